@@ -1,0 +1,3 @@
+from promptembedder.cli import main
+
+main()

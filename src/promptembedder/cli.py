@@ -1,0 +1,25 @@
+"""The ``promptembedder`` command line: one typer app, each concept a sub-command group."""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(
+    name="promptembedder",
+    help="Instruction-aware text embeddings from a frozen LLM steered by generated soft prompts.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
+
+# Sub-command groups register themselves here; each lives beside the concept it drives.
+from promptembedder.models.cli import app as models_app  # noqa: E402
+
+app.add_typer(models_app, name="models")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()
