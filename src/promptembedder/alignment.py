@@ -1,0 +1,121 @@
+"""The alignment map W: a linear map from the Prompting LLM's input space into the Embedding LLM's.
+
+With ``init="vocab"`` W starts as the least-squares fit between the two models' input embeddings of the
+tokens that both vocabularies contain ("anchors"): for anchor token t with prompting embedding x_t and
+embedding-LLM embedding y_t,
+
+    W, b = argmin  sum_t || x_t W + b - y_t ||^2  +  lambda ||W||^2
+
+so a soft token that is (nearly) the prompting embedding of a word lands (nearly) on the embedding LLM's
+own vector for that word from the first step.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import torch
+from torch import Tensor, nn
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+from promptembedder.prompting import vocabulary_embeddings
+
+logger = logging.getLogger(__name__)
+
+_WORD_START_MARKERS = ("\u0120", "\u2581")  # byte-level BPE's "Ġ" and SentencePiece's "▁"
+
+
+def surface_forms(tokenizer: PreTrainedTokenizerBase) -> dict[str, int]:
+    """Map each ordinary token's surface string (word-initial tokens start with a space) to its id.
+
+    Tokenizers mark the start of a word differently ("Ġthe", "▁the", WordPiece's "the" vs "##ing"); bringing
+    them to one spelling lets vocabularies of different families be matched string for string.
+    """
+    vocab = tokenizer.get_vocab()
+    special = set(tokenizer.all_special_ids)
+    wordpiece = sum(tok.startswith("##") for tok in vocab) > 0.01 * len(vocab)
+    forms: dict[str, int] = {}
+    for token, idx in sorted(vocab.items(), key=lambda item: item[1]):
+        if idx in special or not token or (token.startswith("<") and token.endswith(">")):
+            continue
+        if wordpiece:
+            form = token[2:] if token.startswith("##") else " " + token
+        else:
+            form = token
+            for marker in _WORD_START_MARKERS:
+                form = form.replace(marker, " ")
+        if form.strip():
+            forms.setdefault(form, idx)
+    return forms
+
+
+def shared_anchors(source: PreTrainedTokenizerBase, target: PreTrainedTokenizerBase) -> tuple[Tensor, Tensor]:
+    """Ids (in source, in target) of the tokens whose surface strings occur in both vocabularies."""
+    src, tgt = surface_forms(source), surface_forms(target)
+    common = sorted(set(src) & set(tgt))
+    return torch.tensor([src[f] for f in common], dtype=torch.long), torch.tensor(
+        [tgt[f] for f in common], dtype=torch.long
+    )
+
+
+def least_squares_map(x: Tensor, y: Tensor, *, bias: bool = True, ridge: float = 1e-4) -> tuple[Tensor, Tensor]:
+    """W (d_in, d_out) and b (d_out) minimising ||x W + b - y||^2 + ridge * tr(x'x)/d_in * ||W||^2."""
+    x, y = x.double(), y.double()
+    x_mean = x.mean(0) if bias else torch.zeros(x.shape[1], dtype=x.dtype)
+    y_mean = y.mean(0) if bias else torch.zeros(y.shape[1], dtype=y.dtype)
+    xc, yc = x - x_mean, y - y_mean
+    gram = xc.T @ xc
+    gram += ridge * gram.diagonal().mean() * torch.eye(gram.shape[0], dtype=gram.dtype)
+    w = torch.linalg.solve(gram, xc.T @ yc)
+    return w.float(), (y_mean - x_mean @ w).float()
+
+
+class AlignmentMap(nn.Module):
+    """``W``: prompting width -> embedding width, the only link between the two LLMs.
+
+    Example::
+
+        align = AlignmentMap(576, 640)
+        aligned = align(soft_prompts)        # (B, K, 576) -> (B, K, 640)
+    """
+
+    def __init__(self, in_features: int, out_features: int, bias: bool = True) -> None:
+        super().__init__()
+        self.linear = nn.Linear(in_features, out_features, bias=bias)
+        self.num_anchors: int | None = None
+
+    @property
+    def in_features(self) -> int:
+        return self.linear.in_features
+
+    @property
+    def out_features(self) -> int:
+        return self.linear.out_features
+
+    def forward(self, soft_prompts: Tensor) -> Tensor:
+        return self.linear(soft_prompts.to(self.linear.weight.dtype))
+
+    @torch.no_grad()
+    def init_from_vocabularies(
+        self,
+        source_model: PreTrainedModel,
+        source_tokenizer: PreTrainedTokenizerBase,
+        target_model: PreTrainedModel,
+        target_tokenizer: PreTrainedTokenizerBase,
+    ) -> int:
+        """Fit W on the shared tokens' input embeddings; returns the number of anchors found."""
+        src_ids, tgt_ids = shared_anchors(source_tokenizer, target_tokenizer)
+        if len(src_ids) < self.in_features:
+            raise ValueError(
+                f"Only {len(src_ids)} tokens are shared by the two vocabularies, fewer than the "
+                f"{self.in_features} dimensions to fit; use alignment_init='random' for this pair of models."
+            )
+        x = vocabulary_embeddings(source_model).detach()[src_ids.to(source_model.device)].float().cpu()
+        y = vocabulary_embeddings(target_model).detach()[tgt_ids.to(target_model.device)].float().cpu()
+        w, b = least_squares_map(x, y, bias=self.linear.bias is not None)
+        self.linear.weight.copy_(w.T.to(self.linear.weight))
+        if self.linear.bias is not None:
+            self.linear.bias.copy_(b.to(self.linear.bias))
+        self.num_anchors = len(src_ids)
+        logger.info("alignment map fitted on %d shared vocabulary anchors", self.num_anchors)
+        return self.num_anchors

@@ -1,0 +1,113 @@
+"""Configuration of a PromptEmbedder: which models play which role and how the soft prompt is made."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+
+class Relaxation(str, Enum):
+    """How a generation step turns next-token logits into the next input vector, keeping it differentiable."""
+
+    SOFTMAX = "softmax"
+    """softmax(logits / tau) @ E: a convex combination of vocabulary embeddings."""
+    GUMBEL = "gumbel"
+    """Gumbel-softmax: softmax((logits + g) / tau) @ E with Gumbel noise g while training."""
+    STRAIGHT_THROUGH = "straight-through"
+    """The embedding of the argmax token forward; the softmax's gradient backward."""
+
+
+class Conditioning(str, Enum):
+    """What the Prompting LLM reads."""
+
+    INSTRUCTION = "instruction"
+    """The task instruction alone: one soft prompt per task, cacheable."""
+    INSTRUCTION_TEXT = "instruction+text"
+    """The instruction followed by the text: one soft prompt per text."""
+
+
+class Pooling(str, Enum):
+    LAST = "last"
+    """The hidden state of the last real token (whatever the padding side)."""
+    MEAN = "mean"
+    """The mean over the text's tokens (a causal model's leading BOS state is text-independent: left out)."""
+
+
+class AlignmentInit(str, Enum):
+    RANDOM = "random"
+    VOCAB = "vocab"
+    """Least squares between the two models' input embeddings of the tokens both vocabularies share."""
+
+
+class DocumentPrompt(str, Enum):
+    PLAIN = "plain"
+    """Documents are embedded without a soft prompt: no gradient on that side, and cacheable."""
+    PROMPTED = "prompted"
+    """Documents get the task's soft prompt too."""
+
+
+def _enum_field(enum: type[Enum], default: Enum, help: str) -> Any:
+    return field(default=default, metadata={"help": f"{help} Choices: {', '.join(e.value for e in enum)}."})
+
+
+@dataclass
+class PromptEmbedderConfig:
+    """Everything needed to rebuild a PromptEmbedder around the same two backbones."""
+
+    prompting_model: str = field(
+        default="smollm2-135m", metadata={"help": "The Prompting LLM: a known short name, a folder or a hub id."}
+    )
+    embedding_model: str = field(
+        default="gemma3-270m", metadata={"help": "The frozen Embedding LLM: a known short name, a folder or a hub id."}
+    )
+    num_soft_tokens: int = field(default=5, metadata={"help": "K, the number of soft prompt vectors generated."})
+    relaxation: Relaxation = _enum_field(Relaxation, Relaxation.SOFTMAX, "Continuous relaxation of each step.")
+    temperature: float = field(default=1.0, metadata={"help": "tau of the relaxation's softmax (> 0)."})
+    conditioning: Conditioning = _enum_field(Conditioning, Conditioning.INSTRUCTION, "What the Prompting LLM reads.")
+    document_prompt: DocumentPrompt = _enum_field(
+        DocumentPrompt, DocumentPrompt.PLAIN, "Whether documents get the soft prompt."
+    )
+    pooling: Pooling = _enum_field(Pooling, Pooling.LAST, "How the Embedding LLM's states become one vector.")
+    normalize: bool = field(default=True, metadata={"help": "L2-normalise embeddings."})
+    alignment_init: AlignmentInit = _enum_field(AlignmentInit, AlignmentInit.VOCAB, "How W starts.")
+    alignment_bias: bool = field(default=True, metadata={"help": "Give the alignment map a bias (affine map)."})
+    max_length: int = field(default=512, metadata={"help": "Most tokens the Embedding LLM reads, soft prompt included."})
+    instruction_max_length: int = field(default=64, metadata={"help": "Most instruction tokens the Prompting LLM reads."})
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if isinstance(f.default, Enum) and not isinstance(value, type(f.default)):
+                enum = type(f.default)
+                try:
+                    setattr(self, f.name, enum(value))
+                except ValueError:
+                    choices = ", ".join(e.value for e in enum)
+                    raise ValueError(f"{f.name}={value!r} is not valid; choose one of: {choices}") from None
+        if not isinstance(self.num_soft_tokens, int) or self.num_soft_tokens < 1:
+            raise ValueError(f"num_soft_tokens must be a positive integer, got {self.num_soft_tokens!r}")
+        if not self.temperature > 0:
+            raise ValueError(f"temperature must be > 0, got {self.temperature!r}")
+        if self.max_length <= self.num_soft_tokens + 2:
+            raise ValueError(
+                f"max_length={self.max_length} leaves no room for text after {self.num_soft_tokens} soft tokens"
+            )
+        if self.instruction_max_length < 1:
+            raise ValueError(f"instruction_max_length must be >= 1, got {self.instruction_max_length}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: (v.value if isinstance(v, Enum) else v) for k, v in dataclasses.asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> PromptEmbedderConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"Unknown PromptEmbedderConfig keys: {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        return cls(**data)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)

@@ -1,0 +1,45 @@
+"""Load a backbone (model + tokenizer) for either role from a short name, a folder or a hub id."""
+
+from __future__ import annotations
+
+import torch
+from transformers import (
+    AutoModel,
+    AutoModelForCausalLM,
+    AutoTokenizer,
+    PreTrainedModel,
+    PreTrainedTokenizerBase,
+)
+
+from promptembedder.models.registry import resolve
+
+
+def default_dtype(device: torch.device | str | None) -> torch.dtype:
+    """bf16 on accelerators, fp32 on the CPU (where bf16 matmuls are slow and imprecise)."""
+    return torch.float32 if device is None or torch.device(device).type == "cpu" else torch.bfloat16
+
+
+def load_tokenizer(name_or_path: str, *, allow_install: bool = True) -> PreTrainedTokenizerBase:
+    tokenizer = AutoTokenizer.from_pretrained(resolve(name_or_path, allow_install=allow_install))
+    if tokenizer.pad_token_id is None:
+        # Padding is masked out everywhere, so any real token id will do.
+        tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
+    return tokenizer
+
+
+def load_causal_lm(
+    name_or_path: str, *, dtype: torch.dtype | None = None, device: str | torch.device | None = None
+) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    """A language model with its head: the Prompting LLM needs next-token logits."""
+    location = resolve(name_or_path)
+    model = AutoModelForCausalLM.from_pretrained(location, dtype=dtype or default_dtype(device))
+    return model.to(device or "cpu"), load_tokenizer(name_or_path)
+
+
+def load_base_model(
+    name_or_path: str, *, dtype: torch.dtype | None = None, device: str | torch.device | None = None
+) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    """The transformer without its head: the Embedding LLM only needs hidden states."""
+    location = resolve(name_or_path)
+    model = AutoModel.from_pretrained(location, dtype=dtype or default_dtype(device))
+    return model.to(device or "cpu"), load_tokenizer(name_or_path)
