@@ -74,8 +74,12 @@ class PromptEmbedderConfig:
     normalize: bool = field(default=True, metadata={"help": "L2-normalise embeddings."})
     alignment_init: AlignmentInit = _enum_field(AlignmentInit, AlignmentInit.VOCAB, "How W starts.")
     alignment_bias: bool = field(default=True, metadata={"help": "Give the alignment map a bias (affine map)."})
-    max_length: int = field(default=512, metadata={"help": "Most tokens the Embedding LLM reads, soft prompt included."})
-    instruction_max_length: int = field(default=64, metadata={"help": "Most instruction tokens the Prompting LLM reads."})
+    max_length: int = field(
+        default=512, metadata={"help": "Most tokens the Embedding LLM reads, soft prompt included."}
+    )
+    instruction_max_length: int = field(
+        default=64, metadata={"help": "Most instruction tokens the Prompting LLM reads."}
+    )
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
@@ -106,7 +110,9 @@ class PromptEmbedderConfig:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
-            raise ValueError(f"Unknown PromptEmbedderConfig keys: {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+            raise ValueError(
+                f"Unknown PromptEmbedderConfig keys: {', '.join(unknown)}; known: {', '.join(sorted(known))}"
+            )
         return cls(**data)
 
     def to_json(self) -> str:

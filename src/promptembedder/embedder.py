@@ -135,8 +135,16 @@ class PromptEmbedder(nn.Module):
         return cls.from_modules(config, lm, lm_tokenizer, backbone, backbone_tokenizer, seed=seed)
 
     @classmethod
-    def from_modules(cls, config: PromptEmbedderConfig, prompting_lm, prompting_tokenizer, embedding_model,
-                     embedding_tokenizer, *, seed: int | None = 0) -> PromptEmbedder:
+    def from_modules(
+        cls,
+        config: PromptEmbedderConfig,
+        prompting_lm,
+        prompting_tokenizer,
+        embedding_model,
+        embedding_tokenizer,
+        *,
+        seed: int | None = 0,
+    ) -> PromptEmbedder:
         """Build from already-loaded transformers models (a causal LM, and any model taking inputs_embeds)."""
         prompting = PromptingLLM(
             prompting_lm,
@@ -253,7 +261,9 @@ class PromptEmbedder(nn.Module):
             self.train(was_training)
         return out[0] if single else out
 
-    def encode_queries(self, texts: Sequence[str], instruction: str | None, batch_size: int = 32, **kwargs) -> np.ndarray:
+    def encode_queries(
+        self, texts: Sequence[str], instruction: str | None, batch_size: int = 32, **kwargs
+    ) -> np.ndarray:
         return self.encode(texts, instruction=instruction, batch_size=batch_size, **kwargs)
 
     def encode_documents(

@@ -49,8 +49,9 @@ class EmbeddingLLM(nn.Module):
         super().train(False)
 
     @classmethod
-    def from_name(cls, name_or_path: str, *, device: str | None = None, dtype: torch.dtype | None = None,
-                  **kwargs) -> EmbeddingLLM:
+    def from_name(
+        cls, name_or_path: str, *, device: str | None = None, dtype: torch.dtype | None = None, **kwargs
+    ) -> EmbeddingLLM:
         from promptembedder.models import load_base_model
 
         model, tokenizer = load_base_model(name_or_path, device=device, dtype=dtype)
@@ -128,7 +129,7 @@ class EmbeddingLLM(nn.Module):
         mask = torch.zeros((len(rows), width), dtype=torch.long, device=self.device)
         pool_mask = torch.zeros((len(rows), width), dtype=torch.float32, device=self.device)
         padded = []
-        for i, (row, text_mask) in enumerate(zip(rows, text_masks)):
+        for i, (row, text_mask) in enumerate(zip(rows, text_masks, strict=False)):
             n = row.shape[0]
             span = slice(width - n, width) if left else slice(0, n)
             mask[i, span] = 1

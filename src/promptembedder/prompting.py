@@ -75,9 +75,7 @@ class PromptingLLM(nn.Module):
     def _left_padded(self, texts: list[str]) -> tuple[Tensor, Tensor]:
         # Left padding puts every row's last real token at the same position, so each generated vector is
         # appended at one column for the whole batch.
-        ids = self.tokenizer(texts, add_special_tokens=True, truncation=True, max_length=self.max_length)[
-            "input_ids"
-        ]
+        ids = self.tokenizer(texts, add_special_tokens=True, truncation=True, max_length=self.max_length)["input_ids"]
         width = max(len(row) for row in ids)
         pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
         input_ids = torch.full((len(ids), width), pad, dtype=torch.long)

