@@ -103,7 +103,7 @@ class PromptEmbedder(nn.Module):
         self.prompting = prompting
         self.alignment = alignment
         self.embedding = embedding
-        self._prompt_cache: dict[str, Tensor] = {}
+        self._prompt_cache: dict = {}
         self._embedding_fingerprint: str | None = None
         self._fingerprint: tuple[tuple, str] | None = None
 
@@ -168,12 +168,17 @@ class PromptEmbedder(nn.Module):
         alignment.to(device=prompting.device, dtype=torch.float32)
         if config.alignment_init is AlignmentInit.VOCAB:
             alignment.init_from_vocabularies(prompting_lm, prompting_tokenizer, embedding_model, embedding_tokenizer)
-        return cls(config, prompting, alignment, embedding)
+        return cls(config, prompting, alignment, embedding).eval()  # like from_pretrained: ready to encode
 
     # ---------------------------------------------------------------- the forward pass
     def train(self, mode: bool = True) -> PromptEmbedder:
-        self._prompt_cache.clear()  # prompts made by other weights or another mode are stale
+        if mode:
+            self._prompt_cache.clear()  # training is about to change the weights that made them
         return super().train(mode)
+
+    def _weights_version(self) -> tuple:
+        # In-place updates (optimiser steps, load_state_dict) bump a tensor's version counter.
+        return tuple((id(p), p._version) for p in [*self.prompting.parameters(), *self.alignment.parameters()])
 
     def soft_prompts(self, texts: list[str]) -> Tensor:
         """The Prompting LLM's soft prompts (B, K, d_p) before alignment: the same for every backbone."""
@@ -188,6 +193,9 @@ class PromptEmbedder(nn.Module):
         """Aligned soft prompt: (K, d_e) for instruction conditioning, else (B, K, d_e)."""
         if self.config.conditioning is Conditioning.INSTRUCTION:
             cacheable = use_cache and not self.training and not torch.is_grad_enabled()
+            if cacheable and self._prompt_cache.get("__weights__") != self._weights_version():
+                self._prompt_cache.clear()
+                self._prompt_cache["__weights__"] = self._weights_version()
             if cacheable and instruction in self._prompt_cache:
                 soft = self._prompt_cache[instruction]
             else:
@@ -279,8 +287,7 @@ class PromptEmbedder(nn.Module):
 
     def fingerprint(self) -> str:
         """Changes whenever the config or any trainable weight changes (tracked by tensor versions)."""
-        params = [*self.prompting.parameters(), *self.alignment.parameters()]
-        key = tuple((id(p), p._version) for p in params)
+        key = self._weights_version()
         if self._fingerprint is None or self._fingerprint[0] != key:
             digest = hashlib.sha256(self.config.to_json().encode())
             digest.update(self.embedding_fingerprint().encode())
@@ -295,7 +302,7 @@ class PromptEmbedder(nn.Module):
 
         The folder is built aside and swapped in whole, so an interruption never leaves half a model.
         """
-        target = Path(path)
+        target = Path(path).resolve()
         if target.exists() and any(target.iterdir()) and not (target / CONFIG_NAME).is_file():
             raise FileExistsError(f"{target} exists and is not a saved PromptEmbedder; choose an empty folder")
         target.parent.mkdir(parents=True, exist_ok=True)

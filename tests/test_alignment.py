@@ -1,0 +1,59 @@
+import pytest
+import torch
+
+from promptembedder.alignment import AlignmentMap, least_squares_map, shared_anchors, surface_forms
+
+from tiny import make_tokenizer, tiny_embedding_model, tiny_prompting_lm
+
+
+class _Tok:
+    """Just enough of a tokenizer for surface_forms."""
+
+    def __init__(self, vocab, special=()):
+        self._vocab = vocab
+        self.all_special_ids = [vocab[s] for s in special]
+
+    def get_vocab(self):
+        return dict(self._vocab)
+
+
+def test_surface_forms_bring_tokenizer_families_to_one_spelling():
+    bpe = _Tok({"<s>": 0, "\u0120the": 1, "cat": 2, "\u0120cat": 3}, special=["<s>"])
+    spm = _Tok({"<bos>": 0, "\u2581the": 1, "\u2581cat": 2, "s": 3}, special=["<bos>"])
+    wordpiece = _Tok({"[CLS]": 0, "the": 1, "##s": 2, "cat": 3, **{f"##x{i}": 4 + i for i in range(5)}}, ["[CLS]"])
+    assert surface_forms(bpe) == {" the": 1, "cat": 2, " cat": 3}
+    assert surface_forms(spm) == {" the": 1, " cat": 2, "s": 3}
+    assert surface_forms(wordpiece)[" the"] == 1 and surface_forms(wordpiece)["s"] == 2
+    src, tgt = shared_anchors(bpe, spm)
+    assert dict(zip(src.tolist(), tgt.tolist(), strict=True)) == {1: 1, 3: 2}
+
+
+def test_least_squares_recovers_a_known_affine_map():
+    torch.manual_seed(0)
+    x = torch.randn(500, 16)
+    true_w, true_b = torch.randn(16, 24), torch.randn(24)
+    w, b = least_squares_map(x, x @ true_w + true_b, ridge=0.0)
+    torch.testing.assert_close(w, true_w, atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(b, true_b, atol=1e-4, rtol=1e-4)
+
+
+def test_vocab_init_maps_source_word_vectors_near_target_word_vectors():
+    lm = tiny_prompting_lm()
+    target, target_tokenizer = tiny_embedding_model("llama")
+    source_tokenizer = make_tokenizer("plain")
+    vocab_map = AlignmentMap(32, 48)
+    anchors = vocab_map.init_from_vocabularies(lm, source_tokenizer, target, target_tokenizer)
+    random_map = AlignmentMap(32, 48)
+    assert anchors > 100 and vocab_map.num_anchors == anchors
+    ids = torch.arange(6, 60)
+    x, y = lm.get_input_embeddings().weight[ids], target.get_input_embeddings().weight[ids]
+    with torch.no_grad():
+        assert (vocab_map(x) - y).norm() < (random_map(x) - y).norm()
+
+
+def test_too_few_anchors_is_a_clear_error():
+    lm = tiny_prompting_lm()
+    target, _ = tiny_embedding_model("llama")
+    few = _Tok({"\u0120the": 6, "\u0120cat": 7}, special=[])
+    with pytest.raises(ValueError, match="alignment_init='random'"):
+        AlignmentMap(32, 48).init_from_vocabularies(lm, few, target, few)

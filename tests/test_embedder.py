@@ -1,0 +1,182 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from promptembedder import (
+    Conditioning,
+    DocumentPrompt,
+    EmbeddingModelMismatchError,
+    NotAPromptEmbedderError,
+    PromptEmbedder,
+    PromptEmbedderConfig,
+    Relaxation,
+)
+
+from tiny import make_tokenizer, tiny_embedder, tiny_embedding_model, tiny_prompting_lm
+
+TEXTS = ["the cat plays", "a dog eats bread", "stocks fell as the market price rose", "the king reads"]
+INSTRUCTION = "find similar text"
+
+
+@pytest.mark.parametrize("relaxation", list(Relaxation))
+def test_gradient_reaches_prompting_llm_and_w_and_never_the_embedding_llm(relaxation):
+    model = tiny_embedder("gemma", relaxation=relaxation, temperature=0.5)
+    model.train()
+    out = model(TEXTS, INSTRUCTION)
+    (out @ out.T).sum().backward()
+    for name, p in [*model.prompting.named_parameters(), *model.alignment.named_parameters()]:
+        assert p.requires_grad and p.grad is not None and p.grad.abs().sum() > 0, name
+    for name, p in model.embedding.named_parameters():
+        assert not p.requires_grad and p.grad is None, name
+
+
+def test_cached_and_uncached_prompts_give_identical_embeddings():
+    model = tiny_embedder("llama")
+    cached = model.encode(TEXTS, instruction=INSTRUCTION, batch_size=2)
+    assert INSTRUCTION in model._prompt_cache
+    uncached = model.encode(TEXTS, instruction=INSTRUCTION, batch_size=3, use_cache=False)
+    np.testing.assert_array_equal(cached, model.encode(TEXTS, instruction=INSTRUCTION, batch_size=2))
+    np.testing.assert_allclose(cached, uncached, atol=1e-6)
+
+
+def test_training_mode_and_weight_updates_invalidate_the_prompt_cache():
+    model = tiny_embedder("llama")
+    before = model.encode(TEXTS, instruction=INSTRUCTION)
+    model.train()
+    assert not model._prompt_cache
+    with torch.no_grad():
+        for p in model.prompting.parameters():
+            p.mul_(1.5)
+    after = model.encode(TEXTS, instruction=INSTRUCTION)
+    np.testing.assert_allclose(after, model.encode(TEXTS, instruction=INSTRUCTION, use_cache=False), atol=1e-6)
+    assert not np.allclose(before, after)
+
+
+@pytest.mark.parametrize("kind", ["gemma", "llama", "bert"])
+def test_encode_is_independent_of_batching(kind):
+    model = tiny_embedder(kind)
+    one_by_one = np.stack([model.encode(t, instruction=INSTRUCTION) for t in TEXTS])
+    batched = model.encode(TEXTS, instruction=INSTRUCTION, batch_size=4)
+    np.testing.assert_allclose(one_by_one, batched, atol=1e-5)
+    np.testing.assert_allclose(np.linalg.norm(batched, axis=1), 1.0, atol=1e-5)
+
+
+def test_instruction_changes_the_embedding_and_none_means_no_prompt():
+    model = tiny_embedder("llama")
+    a = model.encode(TEXTS, instruction=INSTRUCTION)
+    b = model.encode(TEXTS, instruction="classify the topic of the news")
+    plain = model.encode(TEXTS)
+    assert not np.allclose(a, b) and not np.allclose(a, plain)
+    with torch.no_grad():
+        np.testing.assert_allclose(plain, model.embedding(TEXTS).numpy(), atol=1e-6)
+
+
+def test_instruction_plus_text_conditioning_makes_one_prompt_per_text():
+    model = tiny_embedder("llama", conditioning=Conditioning.INSTRUCTION_TEXT)
+    with torch.no_grad():
+        prompts = model.prompt_for(TEXTS, INSTRUCTION)
+    assert prompts.shape == (len(TEXTS), 5, 48)
+    assert not torch.allclose(prompts[0], prompts[1])
+    one_by_one = np.stack([model.encode(t, instruction=INSTRUCTION) for t in TEXTS])
+    np.testing.assert_allclose(one_by_one, model.encode(TEXTS, instruction=INSTRUCTION), atol=1e-5)
+
+
+def test_documents_follow_the_configured_document_prompt():
+    plain = tiny_embedder("llama")
+    np.testing.assert_allclose(plain.encode_documents(TEXTS, INSTRUCTION), plain.encode(TEXTS), atol=1e-6)
+    prompted = tiny_embedder("llama", document_prompt=DocumentPrompt.PROMPTED)
+    np.testing.assert_allclose(
+        prompted.encode_documents(TEXTS, INSTRUCTION), prompted.encode_queries(TEXTS, INSTRUCTION), atol=1e-6
+    )
+
+
+def test_bad_input_gets_clear_errors():
+    model = tiny_embedder("llama")
+    empty = model.encode([], instruction=INSTRUCTION)
+    assert empty.shape == (0, 48) and empty.dtype == np.float32
+    with pytest.raises(TypeError, match=r"texts\[1\] is a int"):
+        model.encode(["ok", 3])
+    with pytest.raises(ValueError, match="instruction is empty"):
+        model.encode(TEXTS, instruction="  ")
+    with pytest.raises(TypeError, match="list of strings"):
+        model.encode(42)
+
+
+def test_fingerprint_changes_with_trainable_weights_only():
+    model = tiny_embedder("llama")
+    before = model.fingerprint()
+    assert model.fingerprint() == before
+    with torch.no_grad():
+        model.alignment.linear.bias.add_(1e-3)
+    assert model.fingerprint() != before
+
+
+def _saved_backbone(tmp_path, kind="llama", seed=1):
+    backbone, tokenizer = tiny_embedding_model(kind, seed=seed)
+    folder = tmp_path / f"backbone-{kind}-{seed}"
+    backbone.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+def _saved_prompting(tmp_path):
+    folder = tmp_path / "prompting"
+    tiny_prompting_lm().save_pretrained(folder)
+    make_tokenizer("plain", "left").save_pretrained(folder)
+    return folder
+
+
+def test_save_and_load_reproduce_embeddings_exactly(tmp_path):
+    model = PromptEmbedder.from_models(
+        str(_saved_prompting(tmp_path)), str(_saved_backbone(tmp_path)), num_soft_tokens=3, device="cpu", max_length=64
+    )
+    with torch.no_grad():  # a trained model's weights differ from the pretrained ones
+        for p in model.prompting.parameters():
+            p.add_(torch.randn_like(p) * 0.01)
+    expected = model.encode(TEXTS, instruction=INSTRUCTION)
+    out = model.save_pretrained(tmp_path / "saved")
+    meta = json.loads((out / "promptembedder_config.json").read_text())
+    assert meta["embedding_model"]["fingerprint"] == model.embedding_fingerprint()
+    restored = PromptEmbedder.from_pretrained(out, device="cpu")
+    np.testing.assert_array_equal(restored.encode(TEXTS, instruction=INSTRUCTION), expected)
+    assert restored.config == model.config and restored.fingerprint() == model.fingerprint()
+    model.save_pretrained(out)  # overwriting a saved model is fine
+    assert not list(tmp_path.glob(".saved*"))
+
+
+def test_a_different_embedding_llm_is_refused(tmp_path):
+    model = PromptEmbedder.from_models(
+        str(_saved_prompting(tmp_path)), str(_saved_backbone(tmp_path)), num_soft_tokens=3, device="cpu", max_length=64
+    )
+    out = model.save_pretrained(tmp_path / "saved")
+    other = _saved_backbone(tmp_path, seed=7)
+    with pytest.raises(EmbeddingModelMismatchError, match="differs from the one this model was trained against"):
+        PromptEmbedder.from_pretrained(out, embedding_model=str(other), device="cpu")
+    with pytest.raises(EmbeddingModelMismatchError, match="could not be loaded"):
+        PromptEmbedder.from_pretrained(out, embedding_model=str(tmp_path / "nowhere"), device="cpu")
+
+
+def test_a_folder_that_is_not_a_saved_model_is_refused(tmp_path):
+    with pytest.raises(NotAPromptEmbedderError, match="not a saved PromptEmbedder"):
+        PromptEmbedder.from_pretrained(tmp_path)
+    (tmp_path / "promptembedder_config.json").write_text("{not json")
+    with pytest.raises(NotAPromptEmbedderError, match="not valid JSON"):
+        PromptEmbedder.from_pretrained(tmp_path)
+    (tmp_path / "stuff").mkdir()
+    (tmp_path / "stuff" / "notes.txt").write_text("mine")
+    with pytest.raises(FileExistsError, match="not a saved PromptEmbedder"):
+        tiny_embedder("llama").save_pretrained(tmp_path / "stuff")
+
+
+def test_config_round_trip_and_validation():
+    config = PromptEmbedderConfig(relaxation="gumbel", conditioning="instruction+text")
+    assert config.relaxation is Relaxation.GUMBEL
+    assert PromptEmbedderConfig.from_dict(json.loads(config.to_json())) == config
+    with pytest.raises(ValueError, match="relaxation='sampled' is not valid; choose one of: softmax"):
+        PromptEmbedderConfig(relaxation="sampled")
+    with pytest.raises(ValueError, match="num_soft_tokens"):
+        PromptEmbedderConfig(num_soft_tokens=0)
+    with pytest.raises(ValueError, match="Unknown PromptEmbedderConfig keys: colour"):
+        PromptEmbedderConfig.from_dict({"colour": "red"})

@@ -1,0 +1,91 @@
+import pytest
+import torch
+
+from promptembedder.config import Pooling
+from promptembedder.embedding import EmbeddingLLM
+
+from tiny import tiny_embedding_model
+
+SHORT = "a cat"
+LONGER = ["the old king reads a big red book in the city", "the dog plays", "happy people walk to the river and eat"]
+
+
+def backbone(kind, pooling):
+    model, tokenizer = tiny_embedding_model(kind)
+    return EmbeddingLLM(model, tokenizer, pooling=pooling)
+
+
+@pytest.mark.parametrize("kind", ["gemma", "llama", "bert"])
+@pytest.mark.parametrize("pooling", list(Pooling))
+@pytest.mark.parametrize("with_prefix", [False, True])
+def test_text_alone_equals_text_in_padded_batch(kind, pooling, with_prefix):
+    emb = backbone(kind, pooling)
+    torch.manual_seed(3)
+    prefix = torch.randn(3, emb.hidden_size) if with_prefix else None
+    with torch.no_grad():
+        alone = emb([SHORT], prefix=prefix)[0]
+        batch = emb([LONGER[0], SHORT, *LONGER[1:]], prefix=prefix)
+    torch.testing.assert_close(alone, batch[1], atol=1e-5, rtol=1e-5)
+
+
+def test_padding_sides_are_the_ones_under_test():
+    assert tiny_embedding_model("gemma")[1].padding_side == "left"
+    assert tiny_embedding_model("llama")[1].padding_side == "right"
+
+
+def test_per_row_prefixes_differ_per_text():
+    emb = backbone("llama", Pooling.LAST)
+    torch.manual_seed(0)
+    prefixes = torch.randn(2, 3, emb.hidden_size)
+    with torch.no_grad():
+        both = emb([SHORT, SHORT], prefix=prefixes)
+        first = emb([SHORT], prefix=prefixes[0])
+    torch.testing.assert_close(both[0], first[0], atol=1e-5, rtol=1e-5)
+    assert not torch.allclose(both[0], both[1])
+
+
+def test_frozen_and_always_in_eval_mode():
+    emb = backbone("bert", Pooling.MEAN)
+    emb.train()
+    assert not emb.training and not emb.model.training
+    assert not any(p.requires_grad for p in emb.parameters())
+
+
+def test_gradient_reaches_the_prefix_through_the_frozen_model():
+    emb = backbone("gemma", Pooling.LAST)
+    prefix = torch.randn(2, emb.hidden_size, requires_grad=True)
+    emb(LONGER, prefix=prefix).sum().backward()
+    assert prefix.grad is not None and prefix.grad.abs().sum() > 0
+    assert all(p.grad is None for p in emb.parameters())
+
+
+def test_outputs_are_normalised_unless_asked_not_to():
+    emb = backbone("llama", Pooling.MEAN)
+    with torch.no_grad():
+        torch.testing.assert_close(emb(LONGER).norm(dim=-1), torch.ones(3))
+        emb.normalize = False
+        assert not torch.allclose(emb(LONGER).norm(dim=-1), torch.ones(3))
+
+
+def test_long_texts_are_truncated_with_one_warning():
+    model, tokenizer = tiny_embedding_model("llama")
+    emb = EmbeddingLLM(model, tokenizer, max_length=12)
+    long_text = " ".join(["the cat"] * 30)
+    with pytest.warns(UserWarning, match="truncated") as record:
+        with torch.no_grad():
+            emb([long_text], prefix=torch.zeros(5, emb.hidden_size))
+            emb([long_text])
+    assert len(record) == 1
+    assert emb.tokenize([long_text], num_prefix=5)[0].__len__() == 7
+
+
+def test_soft_prompt_goes_after_bos():
+    emb = backbone("gemma", Pooling.LAST)
+    ids = emb.tokenize([SHORT])[0]
+    assert ids[0] == emb.tokenizer.bos_token_id and emb._leading_special(ids) == 1
+
+
+def test_wrong_prefix_width_is_a_clear_error():
+    emb = backbone("llama", Pooling.LAST)
+    with pytest.raises(ValueError, match="width"):
+        emb([SHORT], prefix=torch.zeros(2, emb.hidden_size + 1))

@@ -1,0 +1,94 @@
+import pytest
+import torch
+
+from promptembedder.config import Relaxation
+from promptembedder.prompting import PromptingLLM, relax, vocabulary_embeddings
+
+from tiny import make_tokenizer, tiny_prompting_lm
+
+INSTRUCTIONS = ["retrieve the definition of the word", "classify the topic of the news"]
+
+
+def make(relaxation=Relaxation.SOFTMAX, temperature=1.0, k=4):
+    return PromptingLLM(tiny_prompting_lm(), make_tokenizer("plain", "left"), k, relaxation, temperature)
+
+
+def test_shape_and_width():
+    soft = make(k=5)(INSTRUCTIONS)
+    assert soft.shape == (2, 5, 32)
+
+
+def test_softmax_tokens_are_convex_combinations_of_vocabulary_embeddings():
+    prompting = make(temperature=0.7)
+    soft = prompting(INSTRUCTIONS[:1])
+    ids = prompting.tokenizer(INSTRUCTIONS[:1], return_tensors="pt")["input_ids"]
+    logits = prompting.model(input_ids=ids).logits[0, -1]
+    weights = torch.softmax(logits / 0.7, dim=-1)
+    assert torch.all(weights >= 0) and torch.isclose(weights.sum(), torch.tensor(1.0))
+    torch.testing.assert_close(soft[0, 0], weights @ vocabulary_embeddings(prompting.model), atol=1e-5, rtol=1e-5)
+
+
+def test_straight_through_forward_is_a_vocabulary_row_with_a_soft_gradient():
+    prompting = make(Relaxation.STRAIGHT_THROUGH)
+    soft = prompting(INSTRUCTIONS)
+    vocab = vocabulary_embeddings(prompting.model)
+    flat = soft.reshape(-1, soft.shape[-1])
+    nearest = torch.cdist(flat, vocab).argmin(dim=1)
+    torch.testing.assert_close(flat, vocab[nearest], atol=1e-6, rtol=1e-6)
+    soft.square().sum().backward()
+    layer = prompting.model.model.layers[0].self_attn.q_proj.weight
+    assert layer.grad is not None and layer.grad.abs().sum() > 0
+
+
+def test_gumbel_is_stochastic_in_training_and_deterministic_in_eval():
+    prompting = make(Relaxation.GUMBEL, temperature=0.5)
+    prompting.train()
+    torch.manual_seed(0)
+    a = prompting(INSTRUCTIONS)
+    b = prompting(INSTRUCTIONS)
+    assert not torch.allclose(a, b)
+    a.sum().backward()
+    assert prompting.model.model.norm.weight.grad.abs().sum() > 0
+    prompting.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(prompting(INSTRUCTIONS), prompting(INSTRUCTIONS))
+
+
+def test_relax_rows_are_distributions():
+    logits = torch.randn(3, 11)
+    for relaxation in Relaxation:
+        weights = relax(logits, relaxation, 0.5, training=True)
+        torch.testing.assert_close(weights.sum(-1), torch.ones(3))
+        assert torch.all(weights >= -1e-6)
+
+
+def test_gradient_flows_through_every_generation_step():
+    prompting = make(k=3)
+    seen = []
+    hook = prompting.model.register_forward_pre_hook(
+        lambda module, args, kwargs: seen.append(kwargs["inputs_embeds"]), with_kwargs=True
+    )
+    soft = prompting(INSTRUCTIONS[:1])
+    hook.remove()
+    last_input = seen[-1]  # instruction + the first K-1 generated vectors, fed back without detaching
+    (grad,) = torch.autograd.grad(soft[:, -1].sum(), last_input)
+    generated = grad[0, -(prompting.num_soft_tokens - 1) :]
+    assert torch.all(generated.abs().sum(-1) > 0)
+    # and each fed-back vector is the previous step's output itself, not a copy
+    torch.testing.assert_close(last_input[0, -2:], soft[0, :2])
+
+
+def test_left_padding_does_not_change_a_prompt():
+    prompting = make()
+    with torch.no_grad():
+        alone = prompting(INSTRUCTIONS[1:])
+        batch = prompting(["the"] + INSTRUCTIONS[1:] + ["retrieve a passage that is similar to the query text"])
+    torch.testing.assert_close(alone[0], batch[1], atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("bad", [0, -1])
+def test_bad_temperature_is_rejected_by_config(bad):
+    from promptembedder import PromptEmbedderConfig
+
+    with pytest.raises(ValueError, match="temperature"):
+        PromptEmbedderConfig(temperature=bad)
