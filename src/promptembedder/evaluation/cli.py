@@ -1,0 +1,78 @@
+"""``promptembedder eval``: several models over the held-out suite, one side-by-side table."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from promptembedder.evaluation.baselines import SPEC_FORMS
+
+
+def eval_command(
+    model: list[str] = typer.Option(..., "--model", "-m", help="Model spec, repeatable: " + "; ".join(SPEC_FORMS)),
+    tasks: list[str] = typer.Option(
+        None, "--tasks", "-t", help="Task names (file stems), repeatable or comma-separated; default all."
+    ),
+    out: Path = typer.Option(
+        Path("results.json"), "--out", "-o", help="Results JSON; the .md table and .png chart go beside it."
+    ),
+    data: Path = typer.Option(
+        None, "--data", help="Built data folder (default: the full build if present, else the in-repo sample)."
+    ),
+    batch_size: int = typer.Option(32, "--batch-size", min=1),
+    max_corpus: int = typer.Option(
+        None, "--max-corpus", min=1, help="Retrieval: keep at most this many documents (every judged one stays)."
+    ),
+    limit: int = typer.Option(
+        None, "--limit", min=1, help="At most this many queries / samples / pairs / test items per task."
+    ),
+    samples_per_label: int = typer.Option(
+        8, "--samples-per-label", min=1, help="Classification: training examples per label (MTEB: 8)."
+    ),
+    seed: int = typer.Option(42, "--seed", help="Seed of subsampling, classifier draws and the first k-means run."),
+    device: str = typer.Option(
+        None, "--device", help="torch device for the models (default: cpu, or cuda when present)."
+    ),
+    no_cache: bool = typer.Option(False, "--no-cache", help="Do not read or write the embedding cache."),
+    cache_dir: Path = typer.Option(
+        None, "--cache-dir", help="Embedding cache folder (default: $PROMPTEMBEDDER_HOME/embeddings)."
+    ),
+) -> None:
+    """Evaluate models on the held-out suite with MTEB's metrics and print the table side by side."""
+    from promptembedder.data import DataFormatError
+    from promptembedder.evaluation.baselines import ModelSpecError, load_encoder, parse_spec
+    from promptembedder.evaluation.cache import EmbeddingCache
+    from promptembedder.evaluation.runner import UnknownTaskError, run_eval
+    from promptembedder.evaluation.tasks import EvalOptions
+
+    for spec in model:
+        try:
+            parse_spec(spec)
+        except ModelSpecError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(2) from None
+    options = EvalOptions(
+        batch_size=batch_size, max_corpus=max_corpus, limit=limit, samples_per_label=samples_per_label, seed=seed
+    )
+
+    def report(label: str, task: str, score: float) -> None:
+        typer.echo(f"  {label:<40} {task:<32} {100 * score:6.2f}", err=True)
+
+    try:
+        results = run_eval(
+            model,
+            out=out,
+            data_dir=data,
+            task_names=tasks,
+            options=options,
+            cache=EmbeddingCache(cache_dir, enabled=not no_cache),
+            load=lambda spec: load_encoder(spec, device=device),
+            on_result=report,
+        )
+    except (FileNotFoundError, DataFormatError, UnknownTaskError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    md = out.with_suffix(".md")
+    typer.echo(md.read_text(encoding="utf-8"))
+    typer.echo(f"wrote {out}, {md} and {out.with_suffix('.png')} in {results['wall_time_s']:.0f} s")

@@ -1,0 +1,123 @@
+"""The side-by-side report: one markdown table and one bar chart, written next to the results JSON.
+
+Scores are shown x100 (as MTEB's leaderboard shows them). Rows are the tasks grouped by type, then one
+average per task type, then the average over task types (each type weighs the same however many tasks it
+has) and the plain average over tasks.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+TYPE_ORDER = ("retrieval", "reranking", "sts", "classification", "clustering", "pair_classification")
+
+
+def summarise(results: dict[str, Any]) -> dict[str, dict[str, float]]:
+    """Per model (by label): each task type's mean main score, ``avg_types`` and ``avg_tasks``."""
+    out: dict[str, dict[str, float]] = {}
+    for model in results["models"]:
+        by_type: dict[str, list[float]] = defaultdict(list)
+        for res in model["tasks"].values():
+            by_type[res["task_type"]].append(res["main_score"])
+        summary = {t: float(np.mean(v)) for t, v in sorted(by_type.items(), key=lambda kv: _type_rank(kv[0]))}
+        scores = [s for v in by_type.values() for s in v]
+        summary["avg_types"] = float(np.mean(list(summary.values()))) if summary else float("nan")
+        summary["avg_tasks"] = float(np.mean(scores)) if scores else float("nan")
+        out[model["label"]] = summary
+    return out
+
+
+def _type_rank(task_type: str) -> int:
+    return TYPE_ORDER.index(task_type) if task_type in TYPE_ORDER else len(TYPE_ORDER)
+
+
+def _cell(value: float | None) -> str:
+    return "–" if value is None or np.isnan(value) else f"{100 * value:.2f}"
+
+
+def markdown_table(results: dict[str, Any]) -> str:
+    """Models as columns; tasks (with their metric), per-type averages and overall averages as rows."""
+    models = results["models"]
+    labels = [m["label"] for m in models]
+    tasks = sorted(results["tasks"], key=lambda t: (_type_rank(t["task_type"]), t["name"]))
+    lines = ["| task | type | metric | " + " | ".join(labels) + " |", "|---|---|---|" + "---:|" * len(labels)]
+    for t in tasks:
+        cells = []
+        for m in models:
+            res = m["tasks"].get(t["name"])
+            if res is None:
+                cells.append("–")
+                continue
+            cells.append(_cell(res["main_score"]) + ("*" if res.get("subsampled") else ""))  # * marks a cut task
+        metric = next((m["tasks"][t["name"]]["main_metric"] for m in models if t["name"] in m["tasks"]), "")
+        lines.append(f"| {t['name']} | {t['task_type']} | {metric} | " + " | ".join(cells) + " |")
+    summary = summarise(results)
+    types = sorted({t["task_type"] for t in tasks}, key=_type_rank)
+    for ttype in types:
+        lines.append(f"| **{ttype} avg** | | | " + " | ".join(_cell(summary[lb].get(ttype)) for lb in labels) + " |")
+    lines.append(
+        "| **average over types** | | | " + " | ".join(f"**{_cell(summary[lb]['avg_types'])}**" for lb in labels) + " |"
+    )
+    lines.append(
+        "| **average over tasks** | | | " + " | ".join(_cell(summary[lb]["avg_tasks"]) for lb in labels) + " |"
+    )
+    notes = [f"- `{m['label']}`: {m['spec']} (fingerprint {m['fingerprint']})" for m in models]
+    cut = sorted({name for m in models for name, r in m["tasks"].items() if r.get("subsampled")})
+    if cut:
+        notes.append("- `*` subsampled: " + "; ".join(_cut_note(results, name) for name in cut))
+    return "\n".join(lines) + "\n\n" + "\n".join(notes) + "\n"
+
+
+def _cut_note(results: dict[str, Any], name: str) -> str:
+    for m in results["models"]:
+        if name in m["tasks"] and m["tasks"][name].get("subsampled"):
+            parts = ", ".join(f"{k} {v[0]}/{v[1]}" for k, v in m["tasks"][name]["subsampled"].items())
+            return f"{name} ({parts})"
+    return name
+
+
+def bar_chart(results: dict[str, Any], path: str | Path) -> Path:
+    """Grouped bars: per task type (and the average over types), one bar per model."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display on servers; must precede pyplot
+    import matplotlib.pyplot as plt
+
+    summary = summarise(results)
+    labels = list(summary)
+    groups = sorted({k for s in summary.values() for k in s if k not in ("avg_types", "avg_tasks")}, key=_type_rank)
+    groups.append("avg_types")
+    x = np.arange(len(groups))
+    width = 0.8 / max(len(labels), 1)
+    fig, ax = plt.subplots(figsize=(max(6.0, 1.4 * len(groups) * max(1, len(labels)) ** 0.5), 4.5))
+    for i, label in enumerate(labels):
+        values = [100 * summary[label].get(g, np.nan) for g in groups]
+        ax.bar(x + (i - (len(labels) - 1) / 2) * width, values, width, label=label)
+    ax.set_xticks(x, [g.replace("_", "\n") if g != "avg_types" else "average" for g in groups])
+    ax.set_ylabel("main score (x100)")
+    ax.set_title("Held-out suite, per task type")
+    ax.legend(fontsize="small", loc="best")
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    path = Path(path)
+    tmp = path.with_name(f".{path.stem}.tmp.png")
+    fig.savefig(tmp, dpi=120)
+    plt.close(fig)
+    tmp.replace(path)
+    return path
+
+
+def write_report(results: dict[str, Any], json_path: str | Path) -> tuple[Path, Path]:
+    """``<stem>.md`` and ``<stem>.png`` beside ``json_path``; returns both paths."""
+    json_path = Path(json_path)
+    md = json_path.with_suffix(".md")
+    header = f"# Evaluation: {len(results['tasks'])} tasks, {len(results['models'])} models\n\n"
+    timing = f"Wall time {results.get('wall_time_s', float('nan')):.0f} s. Data: `{results.get('data_dir')}`.\n\n"
+    tmp = md.with_name(f".{md.name}.tmp")
+    tmp.write_text(header + timing + markdown_table(results), encoding="utf-8")
+    tmp.replace(md)
+    return md, bar_chart(results, json_path.with_suffix(".png"))

