@@ -60,13 +60,14 @@ def shared_anchors(source: PreTrainedTokenizerBase, target: PreTrainedTokenizerB
 
 def least_squares_map(x: Tensor, y: Tensor, *, bias: bool = True, ridge: float = 1e-4) -> tuple[Tensor, Tensor]:
     """W (d_in, d_out) and b (d_out) minimising ||x W + b - y||^2 + ridge * tr(x'x)/d_in * ||W||^2."""
-    x, y = x.double(), y.double()
-    x_mean = x.mean(0) if bias else torch.zeros(x.shape[1], dtype=x.dtype)
-    y_mean = y.mean(0) if bias else torch.zeros(y.shape[1], dtype=y.dtype)
+    x, y = x.float(), y.float()
+    x_mean = x.mean(0) if bias else torch.zeros(x.shape[1])
+    y_mean = y.mean(0) if bias else torch.zeros(y.shape[1])
     xc, yc = x - x_mean, y - y_mean
-    gram = xc.T @ xc
+    # The products in fp32 (fast), the solve in fp64 (the Gram matrix can be ill-conditioned).
+    gram, cross = (xc.T @ xc).double(), (xc.T @ yc).double()
     gram += ridge * gram.diagonal().mean() * torch.eye(gram.shape[0], dtype=gram.dtype)
-    w = torch.linalg.solve(gram, xc.T @ yc)
+    w = torch.linalg.solve(gram, cross).float()
     return w.float(), (y_mean - x_mean @ w).float()
 
 

@@ -26,7 +26,8 @@ console = Console()
 def list_models() -> None:
     """Show the known models and whether each is installed and prepared."""
     table = Table(title="Known models")
-    for column in ("name", "architecture", "params", "licence", "installed", "prepared"):
+    table.add_column("name", no_wrap=True)
+    for column in ("architecture", "params", "licence", "installed", "prepared"):
         table.add_column(column)
     for name, model in KNOWN_MODELS.items():
         installed = is_installed(model)
