@@ -119,3 +119,25 @@ def test_minilm_and_the_backbone_path_agree() -> None:
     assert e[0] @ e[1] > e[0] @ e[2] + 0.3
     backbone = BackboneEncoder.from_name(str(gt.get_model_path()), "mean")
     np.testing.assert_allclose(backbone.encode_documents(texts, None), e, atol=1e-4)
+
+
+def test_plain_documents_are_shared_with_the_backbone_baseline() -> None:
+    """An untrained PromptEmbedder with plain documents embeds them exactly as its frozen backbone alone does,
+    so both get the same document fingerprint (and share cached corpus embeddings)."""
+    from tiny import tiny_embedder
+
+    docs = ["the cat sat on the mat", "stocks fell", "a song for the king and the queen"]
+    pe = tiny_embedder("gemma", pooling="last", document_prompt="plain")
+    prompted = PromptEmbedderEncoder(pe, "untrained")
+    baseline = BackboneEncoder.from_backbone(pe.embedding, "tiny-gemma")
+    instruct = BackboneEncoder.from_backbone(pe.embedding, "tiny-gemma", instruction_in_text=True)
+    assert baseline.document_fingerprint() == prompted.document_fingerprint() == instruct.document_fingerprint()
+    assert len({baseline.fingerprint(), prompted.fingerprint(), instruct.fingerprint()}) == 3
+    np.testing.assert_allclose(
+        prompted.encode_documents(docs, "Find it"), baseline.encode_documents(docs, "Find it"), atol=1e-5
+    )
+    assert PromptEmbedderEncoder(tiny_embedder("gemma", document_prompt="prompted"), "p").document_fingerprint() is None
+    pe.embedding.pooling = type(pe.embedding.pooling)("mean")
+    assert BackboneEncoder.from_backbone(pe.embedding, "tiny-gemma").document_fingerprint() != (
+        baseline.document_fingerprint()
+    )

@@ -100,3 +100,17 @@ def test_cache_can_be_disabled(eval_dir: Path, tmp_path: Path, fake_encoder) -> 
     enc = fake_encoder()
     _run_all(enc, eval_dir, cache)
     assert enc.calls["query"] > 0 and not (tmp_path / "cache").exists()
+
+
+def test_encoders_with_one_document_fingerprint_share_documents(eval_dir: Path, tmp_path: Path, fake_encoder) -> None:
+    class PlainDocs(fake_encoder):
+        def document_fingerprint(self) -> str:
+            return "same-backbone"
+
+    cache = EmbeddingCache(tmp_path / "cache")
+    task = load_eval_task(eval_dir / "eval" / "tiny-retrieval.jsonl")
+    first = evaluate_task(PlainDocs(name="a"), task, cache=cache)
+    other = PlainDocs(name="b")  # another model (fingerprint), same plain documents
+    second = evaluate_task(other, task, cache=cache)
+    assert other.calls == {"query": 4, "document": 0}
+    assert second.scores == first.scores  # the fake's queries only differ by name: same numbers

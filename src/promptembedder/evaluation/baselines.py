@@ -57,6 +57,13 @@ def _fingerprint(settings: dict[str, Any], weights: str) -> str:
     return hashlib.sha256((json.dumps(settings, sort_keys=True) + weights).encode()).hexdigest()[:16]
 
 
+def plain_document_fingerprint(weights: str, pooling: str, max_length: int, dtype: str) -> str:
+    """What a plain (unprompted, normalised) document embedding depends on: backbone weights, pooling,
+    truncation and precision. BackboneEncoder and a PromptEmbedder with plain documents compute it alike."""
+    settings = {"documents": "plain", "pooling": pooling, "max_length": max_length, "dtype": dtype}
+    return _fingerprint(settings, weights)
+
+
 class BackboneEncoder:
     """The frozen Embedding LLM without a soft prompt; with ``instruction_in_text`` queries read
     ``INSTRUCTION_TEMPLATE`` (the way instruction-tuned LLM embedders such as E5-Mistral are prompted).
@@ -75,6 +82,11 @@ class BackboneEncoder:
         self.name = name
         self._embed = embed
         self._instruction_in_text = instruction_in_text
+        self._document_fingerprint = None
+        if {"pooling", "max_length", "dtype"} <= set(settings):
+            self._document_fingerprint = plain_document_fingerprint(
+                weights, settings["pooling"], settings["max_length"], settings["dtype"]
+            )
         self._fingerprint = _fingerprint(
             {
                 **settings,
@@ -88,27 +100,41 @@ class BackboneEncoder:
     def from_name(
         cls, model: str, pooling: str = "mean", *, instruction_in_text: bool = False, device: str | None = None
     ) -> BackboneEncoder:
-        import torch
-
+        """Load ``model`` (a known short name or a local folder) as the core's frozen EmbeddingLLM."""
         from promptembedder.embedding import EmbeddingLLM
 
         backbone = EmbeddingLLM.from_name(model, pooling=pooling, normalize=True, device=device)
+        return cls.from_backbone(backbone, model, instruction_in_text=instruction_in_text)
+
+    @classmethod
+    def from_backbone(cls, backbone: Any, model: str, *, instruction_in_text: bool = False) -> BackboneEncoder:
+        """Wrap an already-built EmbeddingLLM (named ``model`` in the encoder's name)."""
+        import torch
 
         @torch.no_grad()
         def embed(texts: list[str], batch_size: int) -> np.ndarray:
-            if hasattr(backbone, "embed_texts"):
-                return np.asarray(backbone.embed_texts(texts, batch_size=batch_size).float().cpu())
             parts = [
                 backbone(texts[i : i + batch_size]).float().cpu().numpy() for i in range(0, len(texts), batch_size)
             ]
-            return np.concatenate(parts)
+            out = np.concatenate(parts)
+            return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)  # always unit vectors
 
+        pooling = str(getattr(backbone.pooling, "value", backbone.pooling))
         kind = "instruct" if instruction_in_text else "baseline"
-        settings = {"kind": "backbone", "model": model, "pooling": pooling, "max_length": backbone.max_length}
+        settings = {
+            "kind": "backbone",
+            "model": model,
+            "pooling": pooling,
+            "max_length": backbone.max_length,
+            "dtype": str(backbone.dtype),
+        }
         return cls(f"{kind}:{model}:{pooling}", embed, weights_digest(backbone.model), settings, instruction_in_text)
 
     def fingerprint(self) -> str:
         return self._fingerprint
+
+    def document_fingerprint(self) -> str | None:
+        return self._document_fingerprint
 
     def encode_queries(self, texts: Sequence[str], instruction: str | None, batch_size: int = 32) -> np.ndarray:
         texts = list(texts)
@@ -177,6 +203,15 @@ class PromptEmbedderEncoder:
 
     def fingerprint(self) -> str:
         return str(self.model.fingerprint())
+
+    def document_fingerprint(self) -> str | None:
+        """Set only when documents are plain (then they are the frozen backbone's own embeddings)."""
+        config, embedding = getattr(self.model, "config", None), getattr(self.model, "embedding", None)
+        if config is None or embedding is None or str(getattr(config.document_prompt, "value", "")) != "plain":
+            return None
+        pooling = str(getattr(embedding.pooling, "value", embedding.pooling))
+        weights = self.model.embedding_fingerprint()
+        return plain_document_fingerprint(weights, pooling, embedding.max_length, str(embedding.dtype))
 
     def encode_queries(self, texts: Sequence[str], instruction: str | None, batch_size: int = 32) -> np.ndarray:
         return self.model.encode_queries(list(texts), instruction, batch_size=batch_size, show_progress_bar=False)

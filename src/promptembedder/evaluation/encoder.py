@@ -22,6 +22,11 @@ class Encoder(Protocol):
     ``encode_queries`` embeds the instruction-bearing side (queries, and both sides of symmetric tasks such as
     STS); ``encode_documents`` embeds the corpus side, prompted or plain as the model itself decides.
     ``fingerprint()`` must change whenever anything that changes an embedding changes: the cache trusts it.
+
+    An encoder whose documents depend on less than the whole model (plain documents through a frozen
+    backbone ignore the instruction and the prompting weights) may also define ``document_fingerprint()``:
+    a fingerprint of exactly what the document side depends on, or None. Encoders that share it share
+    cached document embeddings, so a corpus is embedded once for all of them.
     """
 
     name: str
@@ -31,6 +36,12 @@ class Encoder(Protocol):
     def encode_queries(self, texts: list[str], instruction: str | None, batch_size: int = 32) -> np.ndarray: ...
 
     def encode_documents(self, texts: list[str], instruction: str | None, batch_size: int = 32) -> np.ndarray: ...
+
+
+def document_fingerprint(encoder: Encoder) -> str | None:
+    """The encoder's optional ``document_fingerprint()`` (see :class:`Encoder`), else None."""
+    method = getattr(encoder, "document_fingerprint", None)
+    return method() if callable(method) else None
 
 
 def encode_sorted(

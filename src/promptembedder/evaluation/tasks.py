@@ -18,7 +18,7 @@ import numpy as np
 from promptembedder.data import EvalTask
 from promptembedder.evaluation import metrics
 from promptembedder.evaluation.cache import EmbeddingCache
-from promptembedder.evaluation.encoder import Encoder, Side, encode_sorted
+from promptembedder.evaluation.encoder import Encoder, Side, document_fingerprint, encode_sorted
 
 MAIN_METRIC = {
     "retrieval": "ndcg_at_10",
@@ -69,6 +69,7 @@ class _Embedder:
         self, encoder: Encoder, fingerprint: str, task: EvalTask, cache: EmbeddingCache | None, options: EvalOptions
     ) -> None:
         self.encoder, self.fingerprint, self.task = encoder, fingerprint, task
+        self.document_fingerprint = document_fingerprint(encoder)
         self.cache = cache or EmbeddingCache(enabled=False)
         self.options = options
 
@@ -88,7 +89,11 @@ class _Embedder:
                 desc=f"{self.task.name} {side}s",
             )
 
-        emb = self.cache.get_or_compute(self.fingerprint, self.task.data_hash, side, instruction, unique, compute)
+        key, key_instruction = self.fingerprint, instruction
+        if side == "document" and self.document_fingerprint:
+            # Plain documents depend on the backbone alone: share them with every encoder that has it.
+            key, key_instruction = f"doc-{self.document_fingerprint}", None
+        emb = self.cache.get_or_compute(key, self.task.data_hash, side, key_instruction, unique, compute)
         where = {t: i for i, t in enumerate(unique)}
         return emb[[where[t] for t in texts]]
 
