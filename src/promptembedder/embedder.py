@@ -205,15 +205,22 @@ class PromptEmbedder(nn.Module):
             return self.alignment(soft)
         return self.alignment(self.soft_prompts(self._prompting_inputs(texts, instruction)))
 
-    def forward(self, texts: list[str], instruction: str | None = None, *, use_cache: bool = True) -> Tensor:
+    def forward(
+        self, texts: list[str], instruction: str | None = None, *, use_cache: bool = True, max_length: int | None = None
+    ) -> Tensor:
         """Embeddings (B, d_e) with gradients to the Prompting LLM and W; no soft prompt if no instruction."""
         prefix = None if instruction is None else self.prompt_for(texts, instruction, use_cache=use_cache)
-        return self.embedding(texts, prefix=prefix)
+        return self.embedding(texts, prefix=prefix, max_length=max_length)
 
-    def embed_documents(self, texts: list[str], instruction: str | None = None) -> Tensor:
+    @property
+    def prompts_documents(self) -> bool:
+        return self.config.document_prompt is DocumentPrompt.PROMPTED
+
+    def embed_documents(
+        self, texts: list[str], instruction: str | None = None, max_length: int | None = None
+    ) -> Tensor:
         """Documents as the config says: with the task's soft prompt, or plain."""
-        prompted = self.config.document_prompt is DocumentPrompt.PROMPTED
-        return self(texts, instruction if prompted else None)
+        return self(texts, instruction if self.prompts_documents else None, max_length=max_length)
 
     # ---------------------------------------------------------------- inference
     @property

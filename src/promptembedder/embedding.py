@@ -77,13 +77,13 @@ class EmbeddingLLM(nn.Module):
         first = {self.tokenizer.bos_token_id, self.tokenizer.cls_token_id} - {None}
         return int(bool(ids) and ids[0] in first)
 
-    def tokenize(self, texts: list[str], num_prefix: int = 0) -> list[list[int]]:
-        budget = self.max_length - num_prefix
+    def tokenize(self, texts: list[str], num_prefix: int = 0, max_length: int | None = None) -> list[list[int]]:
+        budget = min(max_length or self.max_length, self.max_length) - num_prefix
         ids = self.tokenizer(texts, add_special_tokens=True, truncation=False)["input_ids"]
         if any(len(row) > budget for row in ids):
             if not self._warned_truncation:
                 warnings.warn(
-                    f"Some texts are longer than {budget} tokens (max_length={self.max_length} minus "
+                    f"Some texts are longer than {budget} tokens (max_length={max_length or self.max_length} minus "
                     f"{num_prefix} soft tokens) and were truncated.",
                     stacklevel=3,
                 )
@@ -93,14 +93,14 @@ class EmbeddingLLM(nn.Module):
         filler = self.tokenizer.eos_token_id if self.tokenizer.eos_token_id is not None else self.tokenizer.pad_token_id
         return [row or [filler] for row in ids]
 
-    def forward(self, texts: list[str], prefix: Tensor | None = None) -> Tensor:
+    def forward(self, texts: list[str], prefix: Tensor | None = None, max_length: int | None = None) -> Tensor:
         """Pooled embeddings (B, hidden_size) of ``texts``, each read after its ``prefix`` (K, d) or (B, K, d)."""
         num_prefix = 0 if prefix is None else prefix.shape[-2]
         if prefix is not None and prefix.dim() == 2:
             prefix = prefix.expand(len(texts), *prefix.shape)
         if prefix is not None and prefix.shape[-1] != self.hidden_size:
             raise ValueError(f"soft prompt width {prefix.shape[-1]} != Embedding LLM width {self.hidden_size}")
-        ids = self.tokenize(texts, num_prefix)
+        ids = self.tokenize(texts, num_prefix, max_length)
         embed = self.model.get_input_embeddings()
         rows, text_masks = [], []
         for i, row in enumerate(ids):
