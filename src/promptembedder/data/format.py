@@ -221,9 +221,7 @@ def _check_fields(path: Path, no: int, obj: dict[str, Any], spec: dict[str, Any]
         val = obj[key]
         # bool is an int subclass in Python; a true/false where a number is meant is a bug upstream.
         if isinstance(val, bool) or not isinstance(val, typ):
-            raise DataFormatError(
-                path, no, f"{what}: {key!r} must be {_type_name(typ)}, got {type(val).__name__}"
-            )
+            raise DataFormatError(path, no, f"{what}: {key!r} must be {_type_name(typ)}, got {type(val).__name__}")
     extra = sorted(set(obj) - set(spec) - {"kind"})
     if extra:
         raise DataFormatError(path, no, f"{what} has unknown key(s) {', '.join(map(repr, extra))}")
