@@ -16,6 +16,10 @@ from promptembedder.models.cli import app as models_app  # noqa: E402
 
 app.add_typer(models_app, name="models")
 
+from promptembedder.data.cli import app as data_app  # noqa: E402
+
+app.add_typer(data_app, name="data")
+
 from promptembedder.evaluation.cli import eval_command  # noqa: E402
 
 app.command("eval")(eval_command)
