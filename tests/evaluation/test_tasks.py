@@ -114,3 +114,18 @@ def test_encoders_with_one_document_fingerprint_share_documents(eval_dir: Path, 
     second = evaluate_task(other, task, cache=cache)
     assert other.calls == {"query": 4, "document": 0}
     assert second.scores == first.scores  # the fake's queries only differ by name: same numbers
+
+
+def test_max_chars_cuts_long_texts_at_a_word(eval_dir: Path, fake_encoder) -> None:
+    from promptembedder.evaluation.tasks import _cut
+
+    assert _cut("short", 10) == "short"
+    assert _cut("alpha beta gamma", 12) == "alpha beta"
+    assert _cut("abcdefghijklmnop", 5) == "abcde"  # no space to cut at: hard cut
+
+    enc = fake_encoder()
+    task = load_eval_task(eval_dir / "eval" / "tiny-sts.jsonl")
+    res = evaluate_task(enc, task, options=EvalOptions(max_chars=9))
+    longer = {t for p in task.pairs for t in (p.text1, p.text2) if len(t) > 9}
+    assert res.size["truncated_texts"] == len(longer) > 0
+    assert "truncated_texts" not in evaluate_task(enc, task).size

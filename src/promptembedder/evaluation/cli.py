@@ -27,6 +27,12 @@ def eval_command(
     limit: int = typer.Option(
         None, "--limit", min=1, help="At most this many queries / samples / pairs / test items per task."
     ),
+    max_chars: int = typer.Option(
+        None, "--max-chars", min=1, help="Cut texts to about this many characters first (a cost cap on a CPU)."
+    ),
+    n_experiments: int = typer.Option(
+        10, "--n-experiments", min=1, help="Classification: classifier draws averaged (MTEB: 10)."
+    ),
     samples_per_label: int = typer.Option(
         8, "--samples-per-label", min=1, help="Classification: training examples per label (MTEB: 8)."
     ),
@@ -53,7 +59,13 @@ def eval_command(
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(2) from None
     options = EvalOptions(
-        batch_size=batch_size, max_corpus=max_corpus, limit=limit, samples_per_label=samples_per_label, seed=seed
+        batch_size=batch_size,
+        max_corpus=max_corpus,
+        limit=limit,
+        max_chars=max_chars,
+        samples_per_label=samples_per_label,
+        n_experiments=n_experiments,
+        seed=seed,
     )
 
     def report(label: str, task: str, score: float) -> None:

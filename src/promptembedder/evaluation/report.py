@@ -69,6 +69,14 @@ def markdown_table(results: dict[str, Any]) -> str:
     cut = sorted({name for m in models for name, r in m["tasks"].items() if r.get("subsampled")})
     if cut:
         notes.append("- `*` subsampled: " + "; ".join(_cut_note(results, name) for name in cut))
+    options = results.get("options", {})
+    if options.get("max_chars"):
+        notes.append(f"- texts cut to about {options['max_chars']} characters before embedding")
+    if options.get("n_experiments", 10) != 10 or options.get("samples_per_label", 8) != 8:
+        notes.append(
+            f"- classification: {options['samples_per_label']} examples per label, "
+            f"{options['n_experiments']} draws (MTEB: 8 and 10)"
+        )
     return "\n".join(lines) + "\n\n" + "\n".join(notes) + "\n"
 
 
@@ -93,14 +101,15 @@ def bar_chart(results: dict[str, Any], path: str | Path) -> Path:
     groups.append("avg_types")
     x = np.arange(len(groups))
     width = 0.8 / max(len(labels), 1)
-    fig, ax = plt.subplots(figsize=(max(6.0, 1.4 * len(groups) * max(1, len(labels)) ** 0.5), 4.5))
+    fig, ax = plt.subplots(figsize=(min(16.0, 2.0 + 0.9 * len(groups) + 0.25 * len(groups) * len(labels)), 5.0))
     for i, label in enumerate(labels):
         values = [100 * summary[label].get(g, np.nan) for g in groups]
         ax.bar(x + (i - (len(labels) - 1) / 2) * width, values, width, label=label)
     ax.set_xticks(x, [g.replace("_", "\n") if g != "avg_types" else "average" for g in groups])
     ax.set_ylabel("main score (x100)")
     ax.set_title("Held-out suite, per task type")
-    ax.legend(fontsize="small", loc="best")
+    # Below the axes, so the legend never hides a bar.
+    ax.legend(fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=min(3, len(labels)))
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
     path = Path(path)

@@ -39,6 +39,9 @@ class EvalOptions:
     """Retrieval: most corpus documents kept; every document judged for a kept query always stays."""
     limit: int | None = None
     """Most queries / samples / pairs / test items / clustering items per task."""
+    max_chars: int | None = None
+    """Cut every text to about this many characters (at a word boundary) before embedding: a cost cap for
+    long documents on a CPU. None embeds texts whole (each model still truncates at its own max length)."""
     seed: int = 42
     samples_per_label: int = 8
     n_experiments: int = 10
@@ -72,9 +75,14 @@ class _Embedder:
         self.document_fingerprint = document_fingerprint(encoder)
         self.cache = cache or EmbeddingCache(enabled=False)
         self.options = options
+        self.truncated: set[str] = set()
 
     def __call__(self, texts: Sequence[str], side: Side) -> np.ndarray:
         """Embeddings of ``texts`` in order; each distinct text is encoded once."""
+        if self.options.max_chars is not None:
+            cut = [_cut(t, self.options.max_chars) for t in texts]
+            self.truncated.update(t for t, c in zip(texts, cut, strict=True) if c != t)
+            texts = cut
         unique = list(dict.fromkeys(texts))
         instruction = self.task.instruction or None
 
@@ -96,6 +104,15 @@ class _Embedder:
         emb = self.cache.get_or_compute(key, self.task.data_hash, side, key_instruction, unique, compute)
         where = {t: i for i, t in enumerate(unique)}
         return emb[[where[t] for t in texts]]
+
+
+def _cut(text: str, max_chars: int) -> str:
+    """``text`` cut to at most ``max_chars`` characters, at the last space when one is in the second half."""
+    if len(text) <= max_chars:
+        return text
+    head = text[:max_chars]
+    space = head.rfind(" ")
+    return head[:space] if space > max_chars // 2 else head
 
 
 def _pick(n: int, limit: int | None, rng: np.random.Generator) -> list[int]:
@@ -122,6 +139,8 @@ def evaluate_task(
     if runner is None:
         raise ValueError(f"task {task.name!r} has unknown task_type {task.task_type!r}")
     scores, size, cut = runner(task, embed, options, rng)
+    if embed.truncated:
+        size["truncated_texts"] = len(embed.truncated)
     main = MAIN_METRIC[task.task_type]
     return TaskResult(
         task.name, task.task_type, main, scores[main], scores, size, cut, round(time.perf_counter() - start, 3)
