@@ -82,12 +82,11 @@ def _decode_code(m: re.Match[str]) -> str:
         case = "CAPITAL" if code[0].isupper() else "SMALL"
         name = "LAMDA" if code.lower() == "lambda" else code.upper()  # Unicode spells it without b
         return unicodedata.lookup(f"GREEK {case} LETTER {name}")
-    letters = [c for c in code if c.isalpha()]
-    marks = [c for c in code if c in _MARKS]
-    if len(letters) == 1 and len(marks) == len(code) - 1 == 1:
+    if len(code) == 2 and code[0] in _MARKS and code[1].isalpha():
+        return unicodedata.normalize("NFC", code[1] + _MARKS[code[0]])
+    if len(code) == 2 and code[1] == "^" and code[0].isalpha():
         # [^o] is a circumflex but [o^] a breve: the side of the mark decides.
-        mark = "\u0306" if code.endswith("^") else _MARKS[marks[0]]
-        return unicodedata.normalize("NFC", letters[0] + mark)
+        return unicodedata.normalize("NFC", code[0] + "\u0306")
     return m.group(0)  # not a character code (e.g. [Obs.] or [R.]): leave for the tag clean-up
 
 
@@ -103,32 +102,47 @@ _NUMBERED = re.compile(r"^\s{0,6}(\d+)\.\s")
 _SUBSENSE = re.compile(r"^\s{0,8}\(([a-z])\)\s")
 _SKIP_BLOCK = ("Syn:", "Syn.", "Usage:", "Note:", "{", "--")
 _TAG = re.compile(r"\[[^\[\]]*\]")
-_CITATION = re.compile(r"\s--\s?[A-Z(].*$")
+# "--Shak." cites a source and ends the sense; " -- said of ..." with a space is the dictionary's dash.
+_CITATION = re.compile(r"\s--(?=\S).*$")
+# "... -- A`ble-mind"ed*ness, n." appends a derived word, marked by its syllable and stress marks.
+_RUN_ON = re.compile(r"\s--\s+\S*[*\"`]\S*.*$")
 # Pointers to another entry or an inflection ("See Banc.", "imp. of Do.") define nothing by themselves;
 # "Same as X." stays, since it names a synonym.
 _CROSS_REF = re.compile(r"^(?:See|imp\.|p\. ?p\.|p\. pr\.|pl\.|plural of|obs\. form|alt\. of|variant)", re.I)
 
 
+_PRONUNCIATION = re.compile(r"^\s*\([^)]*[\"*`][^)]*\)")
+
+
 def _header_length(lines: list[str]) -> int:
-    """Lines taken by the header: the first, any that start at column 0 (more headwords), and any while
-    its [etymology] bracket is still open."""
+    """Lines taken by the header: the first; any that start at column 0 (more headwords) or with a
+    (pro*nun"ci*a*tion); and any while its [etymology] bracket is still open."""
     depth = 0
     for i, line in enumerate(lines):
         if i and not line.strip():
             return i
         clean = _CODE.sub("", line)
         depth = max(0, depth + clean.count("[") - clean.count("]"))
-        more_headwords = i + 1 < len(lines) and lines[i + 1][:1] not in ("", " ")
-        if depth == 0 and not more_headwords:
+        nxt = lines[i + 1] if i + 1 < len(lines) else ""
+        more = nxt[:1] not in ("", " ") or _PRONUNCIATION.match(nxt) is not None
+        if depth == 0 and not more:
             return i + 1
     return len(lines)
 
 
+# Pronunciation and part-of-speech residue that a header laid out unusually leaves at the start of a
+# sense: '(-sĭz). The dignity...', 'ĕ"jĭ*lŏps), n.', 'n.; pl. ...'.
+_LEADING_RESIDUE = re.compile(
+    r"^(?:\((?:-|[^)]*[\"*`])[^)]*\)[.,]?\s*|[^\s()]*[\"*`][^\s()]*\)[.,]?\s*"
+    r"|(?:n|a|v|adv|prep|conj|interj|pron|t|i)\.[,;]?\s+)+"
+)
+
+
 def _clean_definition(text: str) -> str:
     text = decode_codes(squash(text))
-    text = _CITATION.sub("", text)
+    text = _RUN_ON.sub("", _CITATION.sub("", text))
     text = _TAG.sub("", text.replace("{", "").replace("}", ""))
-    return squash(text).strip(" ;,")
+    return _LEADING_RESIDUE.sub("", squash(text)).strip(" ;,")
 
 
 def _senses(block: list[str]) -> list[str]:
