@@ -118,3 +118,56 @@ def tiny_embedder(kind: str = "gemma", **config_kwargs) -> PromptEmbedder:
     return PromptEmbedder.from_modules(
         config, tiny_prompting_lm(), make_tokenizer("plain", "left"), backbone, backbone_tokenizer, seed=0
     )
+
+
+def save_tiny_pair(folder, kind: str = "llama") -> tuple[str, str]:
+    """Save a tiny Prompting LLM and a tiny Embedding LLM as model folders; returns their paths."""
+    from pathlib import Path
+
+    folder = Path(folder)
+    prompting, embedding = folder / "tiny-prompting", folder / f"tiny-{kind}"
+    if not prompting.exists():
+        tiny_prompting_lm().save_pretrained(prompting)
+        make_tokenizer("plain", "left").save_pretrained(prompting)
+    if not embedding.exists():
+        backbone, tokenizer = tiny_embedding_model(kind)
+        backbone.save_pretrained(embedding)
+        tokenizer.save_pretrained(embedding)
+    return str(prompting), str(embedding)
+
+
+TINY_TASKS = {
+    "animals": ("find the sentence about the same animal", ["cat", "dog", "bird", "fish"]),
+    "music": ("find the sentence about the same instrument", ["guitar", "piano", "song", "music"]),
+}
+
+
+def write_tiny_train_files(folder) -> list[str]:
+    """Two small tasks in the training format, enough for a loss to go down on tiny models."""
+    import json
+    import random
+    from pathlib import Path
+
+    rng = random.Random(0)
+    adjectives = "red green blue big small old new good bad fast slow happy sad".split()
+    verbs = "runs walks eats reads plays".split()
+    paths = []
+    for task, (instruction, nouns) in TINY_TASKS.items():
+        rows = []
+        for i in range(48):
+            noun = nouns[i % len(nouns)]
+            other = nouns[(i + 1) % len(nouns)]
+            adj, verb = rng.choice(adjectives), rng.choice(verbs)
+            rows.append(
+                {
+                    "task": task,
+                    "instruction": instruction,
+                    "query": f"the {adj} {noun}",
+                    "positive": f"{adj} {noun} {verb}",
+                    "negatives": [f"{adj} {other} {verb}"],
+                }
+            )
+        path = Path(folder) / f"{task}.jsonl"
+        path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+        paths.append(str(path))
+    return paths

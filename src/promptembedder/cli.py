@@ -24,6 +24,10 @@ from promptembedder.evaluation.cli import eval_command  # noqa: E402
 
 app.command("eval")(eval_command)
 
+from promptembedder.training.cli import train_command  # noqa: E402
+
+app.command("train")(train_command)
+
 
 def main() -> None:
     app()

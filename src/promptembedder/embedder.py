@@ -121,17 +121,29 @@ class PromptEmbedder(nn.Module):
         **config_kwargs,
     ) -> PromptEmbedder:
         """Build an (untrained) PromptEmbedder from two pretrained models; other options as in the config."""
-        from promptembedder.models import load_base_model, load_causal_lm
-
         config = PromptEmbedderConfig(
             prompting_model=prompting_model,
             embedding_model=embedding_model,
             num_soft_tokens=num_soft_tokens,
             **config_kwargs,
         )
+        return cls.from_config(config, device=device, dtype=dtype, seed=seed)
+
+    @classmethod
+    def from_config(
+        cls,
+        config: PromptEmbedderConfig,
+        *,
+        device: str | torch.device | None = None,
+        dtype: torch.dtype | None = None,
+        seed: int | None = 0,
+    ) -> PromptEmbedder:
+        """Build an untrained PromptEmbedder exactly as a config describes it."""
+        from promptembedder.models import load_base_model, load_causal_lm
+
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-        lm, lm_tokenizer = load_causal_lm(prompting_model, device=device, dtype=dtype)
-        backbone, backbone_tokenizer = load_base_model(embedding_model, device=device, dtype=dtype)
+        lm, lm_tokenizer = load_causal_lm(config.prompting_model, device=device, dtype=dtype)
+        backbone, backbone_tokenizer = load_base_model(config.embedding_model, device=device, dtype=dtype)
         return cls.from_modules(config, lm, lm_tokenizer, backbone, backbone_tokenizer, seed=seed)
 
     @classmethod

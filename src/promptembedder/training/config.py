@@ -1,0 +1,252 @@
+"""Training configuration: a validated dataclass tree, read from YAML and overridden with ``--set key=value``."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import Any, get_type_hints
+
+import yaml
+
+from promptembedder.config import PromptEmbedderConfig
+
+
+class Decay(str, Enum):
+    LINEAR = "linear"
+    COSINE = "cosine"
+    CONSTANT = "constant"
+
+
+class Precision(str, Enum):
+    FP32 = "fp32"
+    BF16 = "bf16"
+
+
+class PromptingTraining(str, Enum):
+    FULL = "full"
+    """Every weight of the Prompting LLM trains."""
+    LORA = "lora"
+    """The Prompting LLM trains through LoRA adapters (peft); merged into it when the model is saved."""
+
+
+class ConfigError(ValueError):
+    """A training config that names an unknown key or holds an impossible value."""
+
+
+@dataclass
+class DataConfig:
+    train_files: list[str] = field(
+        default_factory=list,
+        metadata={"help": "Training JSONL files or folders (their *.jsonl); empty: the repository's data sample."},
+    )
+    mixing_alpha: float = field(
+        default=1.0,
+        metadata={"help": "Task i is drawn with probability ~ size_i ** alpha (1: proportional, 0: uniform)."},
+    )
+    hard_negatives: int = field(default=1, metadata={"help": "Hard negatives used per example (0 for none)."})
+    dev_per_task: int = field(default=32, metadata={"help": "Examples per task held out as the dev slice."})
+    max_query_length: int = field(default=64, metadata={"help": "Most query tokens (soft prompt included)."})
+    max_document_length: int = field(default=128, metadata={"help": "Most document tokens."})
+
+
+@dataclass
+class OptimConfig:
+    lr: float = field(default=1e-4, metadata={"help": "AdamW learning rate of the Prompting LLM."})
+    alignment_lr: float = field(default=1e-3, metadata={"help": "AdamW learning rate of the alignment map W."})
+    weight_decay: float = field(default=0.0, metadata={"help": "AdamW weight decay."})
+    warmup_steps: int = field(default=10, metadata={"help": "Linear warm-up steps."})
+    decay: Decay = field(default=Decay.LINEAR, metadata={"help": "linear, cosine or constant after warm-up."})
+    max_grad_norm: float = field(default=1.0, metadata={"help": "Gradient clipping (0 disables)."})
+
+
+@dataclass
+class LoraConfig:
+    r: int = field(default=16, metadata={"help": "LoRA rank."})
+    alpha: int = field(default=32, metadata={"help": "LoRA alpha."})
+    dropout: float = field(default=0.0, metadata={"help": "LoRA dropout."})
+    target_modules: str = field(default="all-linear", metadata={"help": "peft target_modules."})
+
+
+@dataclass
+class TrainConfig:
+    model: PromptEmbedderConfig = field(default_factory=PromptEmbedderConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    prompting_training: PromptingTraining = field(
+        default=PromptingTraining.FULL, metadata={"help": "full or lora: how the Prompting LLM trains."}
+    )
+    lora: LoraConfig = field(default_factory=LoraConfig)
+    batch_size: int = field(default=16, metadata={"help": "Global batch (queries per step, all processes)."})
+    loss_temperature: float = field(default=0.02, metadata={"help": "InfoNCE temperature."})
+    grad_cache_chunk: int = field(
+        default=0, metadata={"help": "Queries per chunk for the cached-gradient loss (0: whole batch at once)."}
+    )
+    document_cache: bool = field(
+        default=True, metadata={"help": "Cache plain document embeddings across steps (exact: the backbone is frozen)."}
+    )
+    gradient_checkpointing: bool = field(default=False, metadata={"help": "Recompute activations in backward."})
+    steps: int = field(default=300, metadata={"help": "Optimiser steps."})
+    precision: Precision = field(default=Precision.FP32, metadata={"help": "fp32 or bf16 autocast."})
+    seed: int = field(default=0, metadata={"help": "Seed of data order, initialisation and noise."})
+    output_dir: str = field(default="runs/promptembedder", metadata={"help": "Run folder."})
+    log_every: int = field(default=10, metadata={"help": "Steps between metric lines."})
+    eval_every: int = field(default=100, metadata={"help": "Steps between dev evaluations (0: only at the end)."})
+    checkpoint_every: int = field(default=100, metadata={"help": "Steps between checkpoints."})
+    keep_checkpoints: int = field(default=2, metadata={"help": "Checkpoints kept on disk."})
+
+    def __post_init__(self) -> None:
+        _check_positive(self, "batch_size", "steps", "log_every", "checkpoint_every", "keep_checkpoints")
+        _check_positive(self.data, "max_query_length", "max_document_length")
+        if self.loss_temperature <= 0:
+            raise ConfigError(f"loss_temperature must be > 0, got {self.loss_temperature}")
+        for key in ("grad_cache_chunk", "eval_every"):
+            if getattr(self, key) < 0:
+                raise ConfigError(f"{key} must be >= 0, got {getattr(self, key)}")
+        if self.data.hard_negatives < 0 or self.data.dev_per_task < 0:
+            raise ConfigError("data.hard_negatives and data.dev_per_task must be >= 0")
+        if self.optim.lr <= 0 or self.optim.alignment_lr < 0 or self.optim.warmup_steps < 0:
+            raise ConfigError("optim.lr must be > 0, optim.alignment_lr and optim.warmup_steps >= 0")
+
+    def to_dict(self) -> dict[str, Any]:
+        return _plain(dataclasses.asdict(self))
+
+
+# Keys that may change between a checkpoint and its resume without changing what the run computes
+# (not steps: the learning-rate schedule depends on it).
+RESUMABLE_KEYS = {"output_dir", "log_every", "eval_every", "checkpoint_every", "keep_checkpoints"}
+
+
+def _check_positive(obj: Any, *keys: str) -> None:
+    for key in keys:
+        value = getattr(obj, key)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ConfigError(f"{key} must be a positive integer, got {value!r}")
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _build(cls: type, data: dict[str, Any], prefix: str = "") -> Any:
+    if not isinstance(data, dict):
+        raise ConfigError(f"{prefix.rstrip('.') or 'config'} must be a mapping, got {type(data).__name__}")
+    hints = get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise ConfigError(
+            f"unknown config key {prefix}{unknown[0]}; known keys under {prefix.rstrip('.') or 'the top level'}: "
+            + ", ".join(sorted(names))
+        )
+    kwargs = {}
+    for name, value in data.items():
+        kind = hints[name]
+        if dataclasses.is_dataclass(kind):
+            kwargs[name] = _build(kind, value, f"{prefix}{name}.")
+        elif isinstance(kind, type) and issubclass(kind, Enum):
+            try:
+                kwargs[name] = kind(value)
+            except ValueError:
+                choices = ", ".join(e.value for e in kind)
+                raise ConfigError(f"{prefix}{name}={value!r} is not valid; choose one of: {choices}") from None
+        else:
+            kwargs[name] = _coerce(value, kind, f"{prefix}{name}")
+    try:
+        return cls(**kwargs)
+    except (TypeError, ValueError) as err:
+        if isinstance(err, ConfigError):
+            raise
+        raise ConfigError(f"{prefix.rstrip('.') or 'config'}: {err}") from None
+
+
+def _coerce(value: Any, kind: Any, key: str) -> Any:
+    """Check a scalar against its field's type; YAML reads 5e-5 as a string, so numbers are parsed here."""
+    if kind is float:
+        if isinstance(value, str):
+            try:
+                return float(value)
+            except ValueError:
+                pass
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    elif kind is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif kind is bool:
+        if isinstance(value, bool):
+            return value
+    elif kind is str:
+        if isinstance(value, str):
+            return value
+    elif getattr(kind, "__origin__", None) is list:
+        if isinstance(value, str):
+            value = [value]
+        if isinstance(value, list) and all(isinstance(v, str) for v in value):
+            return value
+    else:
+        return value
+    name = getattr(kind, "__name__", str(kind))
+    raise ConfigError(f"{key}={value!r} must be of type {name}")
+
+
+def _parse_value(text: str) -> Any:
+    return yaml.safe_load(text)
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Apply ``a.b=value`` overrides (values parsed as YAML: numbers, booleans, lists) to a nested dict."""
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"--set expects key=value, got {item!r}")
+        key, value = item.split("=", 1)
+        node = data
+        parts = key.strip().split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"--set {key}: {part} is not a section")
+        node[parts[-1]] = _parse_value(value)
+    return data
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> TrainConfig:
+    """Read a YAML config (or start from the defaults) and apply ``--set`` overrides; validate everything."""
+    data: dict[str, Any] = {}
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"config file {path} does not exist")
+        try:
+            data = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as err:
+            raise ConfigError(f"{path} is not valid YAML: {err}") from None
+    data = apply_overrides(data, overrides or [])
+    return _build(TrainConfig, data)
+
+
+def config_from_dict(data: dict[str, Any]) -> TrainConfig:
+    return _build(TrainConfig, data)
+
+
+def config_differences(a: TrainConfig, b: TrainConfig, ignore: set[str] = RESUMABLE_KEYS) -> list[str]:
+    """Dotted keys whose values differ between two configs."""
+
+    def flat(d: dict, prefix: str = "") -> dict[str, Any]:
+        out = {}
+        for k, v in d.items():
+            if isinstance(v, dict):
+                out.update(flat(v, f"{prefix}{k}."))
+            else:
+                out[f"{prefix}{k}"] = v
+        return out
+
+    fa, fb = flat(a.to_dict()), flat(b.to_dict())
+    return sorted(k for k in set(fa) | set(fb) if k not in ignore and fa.get(k) != fb.get(k))

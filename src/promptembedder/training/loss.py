@@ -1,0 +1,84 @@
+"""InfoNCE with in-batch and hard negatives, and its cached-gradient (GradCache) form."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+
+class InfoNCELoss(nn.Module):
+    r"""Contrastive loss of queries against their positives, everyone else's positives and hard negatives.
+
+    For B queries q_i with positives p_i and a pool of documents D = {p_1..p_B} ∪ {hard negatives}, all
+    L2-normalised,
+
+        loss = -1/B * sum_i log( exp(q_i·p_i / tau) / sum_{d in D, d not a false negative of i} exp(q_i·d / tau) )
+
+    A document whose text equals query i's positive (two words with one definition, say) is not a negative
+    of i: ``false_negatives`` masks it out. tau defaults to 0.02.
+
+    Example::
+
+        >>> import torch, torch.nn.functional as F
+        >>> loss = InfoNCELoss(temperature=0.02)
+        >>> q = F.normalize(torch.randn(4, 8), dim=-1)
+        >>> docs = F.normalize(torch.randn(6, 8), dim=-1)       # 4 positives, then 2 hard negatives
+        >>> float(loss(q, docs)) > 0
+        True
+    """
+
+    def __init__(self, temperature: float = 0.02) -> None:
+        super().__init__()
+        if temperature <= 0:
+            raise ValueError(f"temperature must be > 0, got {temperature}")
+        self.temperature = temperature
+
+    def forward(
+        self, queries: Tensor, documents: Tensor, positives: Tensor | None = None, false_negatives: Tensor | None = None
+    ) -> Tensor:
+        """queries (B, d); documents (N, d) with N >= B; positives (B,) index of each query's positive in
+        documents (default: row i); false_negatives (B, N) bool, True where a document must not count."""
+        if positives is None:
+            positives = torch.arange(queries.shape[0], device=queries.device)
+        logits = queries.float() @ documents.float().T / self.temperature
+        if false_negatives is not None:
+            keep_positive = F.one_hot(positives, documents.shape[0]).bool()
+            logits = logits.masked_fill(false_negatives & ~keep_positive, float("-inf"))
+        return F.cross_entropy(logits, positives)
+
+
+def grad_cache_backward(
+    encode_queries: Callable[[slice], Tensor],
+    documents: Tensor,
+    num_queries: int,
+    chunk: int,
+    loss_fn: Callable[[Tensor, Tensor], Tensor],
+    backward: Callable[[Tensor], None] = lambda t: t.backward(),
+) -> Tensor:
+    """One step's gradients for a batch too large to hold activations for, exactly (GradCache).
+
+    1. embed all queries in chunks without a graph; 2. compute the loss on those representations (made
+    leaves) and backpropagate to them only; 3. re-embed each chunk with a graph and backpropagate the cached
+    representation gradients through it. Memory is that of one chunk; the gradients equal the full batch's.
+    ``documents`` may carry a graph (prompted documents): its gradient flows in step 2.
+    """
+    # Each chunk's second pass replays the random state of its first (Gumbel noise must be the same draw).
+    states, parts = [], []
+    with torch.no_grad():
+        for i in range(0, num_queries, chunk):
+            states.append(torch.get_rng_state())
+            parts.append(encode_queries(slice(i, i + chunk)))
+    after = torch.get_rng_state()
+    reps = torch.cat(parts).detach().requires_grad_(True)
+    loss = loss_fn(reps, documents)
+    backward(loss)
+    cached = reps.grad
+    for state, i in zip(states, range(0, num_queries, chunk), strict=True):
+        torch.set_rng_state(state)
+        part = encode_queries(slice(i, i + chunk))
+        backward((part * cached[i : i + chunk].to(part.dtype)).sum())
+    torch.set_rng_state(after)
+    return loss.detach()

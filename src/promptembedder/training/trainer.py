@@ -1,0 +1,428 @@
+"""Contrastive training of the Prompting LLM and the alignment map; the Embedding LLM stays frozen.
+
+One step: draw a batch of one task -> one soft prompt from its instruction -> embed the queries after it
+(with gradients) and the documents (plain: cached, no gradient; prompted: with gradients) -> InfoNCE over
+in-batch and hard negatives, gathered across processes -> AdamW on the Prompting LLM and W only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from accelerate import Accelerator
+from accelerate.utils import set_seed
+from tqdm.auto import tqdm
+from transformers import get_scheduler
+
+from promptembedder.data import sample_dir
+from promptembedder.data.format import TrainExample, list_train_files, load_train_file
+from promptembedder.embedder import PromptEmbedder
+from promptembedder.training.checkpoint import (
+    list_checkpoints,
+    load_checkpoint,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+)
+from promptembedder.training.config import (
+    RESUMABLE_KEYS,
+    ConfigError,
+    Precision,
+    PromptingTraining,
+    TrainConfig,
+    config_differences,
+    config_from_dict,
+)
+from promptembedder.training.loss import InfoNCELoss, grad_cache_backward
+from promptembedder.training.sampler import TaskBatch, TaskBatchSampler
+
+logger = logging.getLogger(__name__)
+
+
+def load_training_data(config: TrainConfig) -> tuple[dict[str, list[TrainExample]], dict[str, list[TrainExample]]]:
+    """Training and dev examples per task; the dev slice is a seeded, disjoint draw from each task."""
+    paths: list[Path] = []
+    for entry in config.data.train_files or [str(sample_dir() / "train")]:
+        p = Path(entry).expanduser()
+        if p.is_dir():
+            paths.extend(list_train_files(p))
+        elif p.is_file():
+            paths.append(p)
+        else:
+            raise ConfigError(f"data.train_files: {p} is neither a file nor a folder")
+    if not paths:
+        raise ConfigError("data.train_files found no *.jsonl training files")
+    by_task: dict[str, list[TrainExample]] = {}
+    for path in paths:  # every line is validated here, before any model is loaded
+        for example in load_train_file(path):
+            by_task.setdefault(example.task, []).append(example)
+    train, dev = {}, {}
+    for i, (task, examples) in enumerate(sorted(by_task.items())):
+        order = np.random.default_rng([config.seed, 7, i]).permutation(len(examples))
+        n_dev = min(config.data.dev_per_task, len(examples) // 5)
+        dev[task] = [examples[j] for j in order[:n_dev]]
+        train[task] = [examples[j] for j in order[n_dev:]]
+    return train, dev
+
+
+def _text_key(text: str) -> str:
+    return hashlib.sha1(text.encode()).hexdigest()
+
+
+class Trainer:
+    """Runs one training job described by a :class:`TrainConfig`; ``run(resume=...)`` returns the model folder."""
+
+    def __init__(self, config: TrainConfig, accelerator: Accelerator | None = None) -> None:
+        self.config = config
+        mixed = "bf16" if config.precision is Precision.BF16 else "no"
+        self.accelerator = accelerator or Accelerator(mixed_precision=mixed, cpu=not torch.cuda.is_available())
+        self.output = Path(config.output_dir)
+        self.loss_fn = InfoNCELoss(config.loss_temperature)
+        self.doc_cache: dict[str, torch.Tensor] = {}
+        self.history: list[dict] = []
+        self._stop_requested = False
+
+    # ---------------------------------------------------------------- set-up
+    def _build_model(self) -> PromptEmbedder:
+        c = self.config
+        model = PromptEmbedder.from_config(c.model, device=self.accelerator.device, seed=c.seed)
+        if c.prompting_training is PromptingTraining.LORA:
+            from peft import LoraConfig, get_peft_model
+
+            lora = LoraConfig(
+                r=c.lora.r, lora_alpha=c.lora.alpha, lora_dropout=c.lora.dropout, target_modules=c.lora.target_modules
+            )
+            model.prompting.model = get_peft_model(model.prompting.model, lora)
+        if c.gradient_checkpointing:
+            model.prompting.model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        return model
+
+    def trainable_parameters(self, model: PromptEmbedder) -> dict[str, torch.nn.Parameter]:
+        named = {f"prompting.{n}": p for n, p in model.prompting.named_parameters() if p.requires_grad}
+        named.update({f"alignment.{n}": p for n, p in model.alignment.named_parameters()})
+        assert not any(p.requires_grad for p in model.embedding.parameters()), "the Embedding LLM must stay frozen"
+        return named
+
+    # ---------------------------------------------------------------- one step
+    def _documents(self, model: PromptEmbedder, texts: list[str], instruction: str) -> torch.Tensor:
+        max_len = self.config.data.max_document_length
+        if model.prompts_documents:
+            return model.embed_documents(texts, instruction, max_length=max_len)
+        with torch.no_grad():
+            if not self.config.document_cache:
+                return model.embed_documents(texts, max_length=max_len).float()
+            keys = [_text_key(t) for t in texts]
+            missing = sorted({k: t for k, t in zip(keys, texts, strict=True) if k not in self.doc_cache}.items())
+            if missing:
+                vectors = model.embed_documents([t for _, t in missing], max_length=max_len).float().cpu()
+                self.doc_cache.update({k: v for (k, _), v in zip(missing, vectors, strict=True)})
+            return torch.stack([self.doc_cache[k] for k in keys]).to(self.accelerator.device)
+
+    def _gather(self, tensor: torch.Tensor) -> torch.Tensor:
+        if self.accelerator.num_processes == 1:
+            return tensor
+        if tensor.requires_grad:  # autograd-aware: each rank gets back the gradients of everyone's loss
+            from torch.distributed.nn.functional import all_gather
+
+            return torch.cat(all_gather(tensor.contiguous()))
+        return self.accelerator.gather(tensor.contiguous())
+
+    def _step(self, ddp_model, model: PromptEmbedder, batch: TaskBatch) -> float:
+        c, acc = self.config, self.accelerator
+        world, rank = acc.num_processes, acc.process_index
+        per_rank = c.batch_size // world
+        local = batch.examples[rank * per_rank : (rank + 1) * per_rank]
+        n_neg = c.data.hard_negatives
+        # Every rank knows the global batch, so the doc pool's layout and its false negatives are computed
+        # alike everywhere: [positives of rank 0..W-1][negatives of rank 0..W-1, n_neg slots per example].
+        negatives = [(ex.negatives[:n_neg] + [None] * n_neg)[:n_neg] for ex in batch.examples]
+        pool_texts = [ex.positive for ex in batch.examples] + [t for row in negatives for t in row]
+        positives = [ex.positive for ex in batch.examples]
+        mine = slice(rank * per_rank, (rank + 1) * per_rank)
+        false_neg = torch.tensor(
+            [[(t is None) or (t == p) for t in pool_texts] for p in positives[mine]], device=acc.device
+        )
+        local_pos = [ex.positive for ex in local]
+        local_neg = [
+            t if t is not None else ex.positive for ex, row in zip(local, negatives[mine], strict=True) for t in row
+        ]
+        labels = torch.arange(rank * per_rank, (rank + 1) * per_rank, device=acc.device)
+
+        def pool(instruction: str) -> torch.Tensor:
+            pos = self._documents(model, local_pos, instruction)
+            if not n_neg:
+                return self._gather(pos)
+            return torch.cat([self._gather(pos), self._gather(self._documents(model, local_neg, instruction))])
+
+        def encode_queries(part: slice) -> torch.Tensor:
+            texts = [ex.query for ex in local[part]]
+            return ddp_model(texts, batch.instruction, max_length=c.data.max_query_length).float()
+
+        def loss_fn(queries: torch.Tensor, docs: torch.Tensor) -> torch.Tensor:
+            return self.loss_fn(queries, docs, positives=labels, false_negatives=false_neg)
+
+        with acc.autocast():
+            docs = pool(batch.instruction)
+            if c.grad_cache_chunk and c.grad_cache_chunk < per_rank:
+                loss = grad_cache_backward(encode_queries, docs, per_rank, c.grad_cache_chunk, loss_fn, acc.backward)
+            else:
+                loss = loss_fn(encode_queries(slice(None)), docs)
+                acc.backward(loss)
+        return float(acc.reduce(loss.detach(), "mean"))
+
+    # ---------------------------------------------------------------- evaluation on the dev slice
+    @torch.no_grad()
+    def evaluate_dev(self, model: PromptEmbedder, dev: dict[str, list[TrainExample]]) -> dict[str, float]:
+        """Per task: MRR@10 and recall@1 of each dev query's positive among that task's dev positives."""
+        was_training = model.training
+        model.eval()
+        scores: dict[str, float] = {}
+        for task, examples in dev.items():
+            if len(examples) < 2:
+                continue
+            instruction = examples[0].instruction
+            q = model.encode([e.query for e in examples], instruction=instruction, batch_size=16)
+            docs = sorted({e.positive for e in examples})
+            d = model.encode_documents(docs, instruction, batch_size=16)
+            gold = np.array([docs.index(e.positive) for e in examples])
+            sims = q @ d.T
+            ranks = (sims > sims[np.arange(len(gold)), gold][:, None]).sum(1)
+            scores[f"dev/{task}/mrr@10"] = float(np.where(ranks < 10, 1.0 / (ranks + 1), 0.0).mean())
+            scores[f"dev/{task}/recall@1"] = float((ranks == 0).mean())
+        mrrs = [v for k, v in scores.items() if k.endswith("mrr@10")]
+        if mrrs:
+            scores["dev/mean_mrr@10"] = float(np.mean(mrrs))
+        model.train(was_training)
+        return scores
+
+    # ---------------------------------------------------------------- the loop
+    def run(self, resume: bool | str = False) -> Path:
+        c, acc = self.config, self.accelerator
+        if c.batch_size % acc.num_processes:
+            raise ConfigError(f"batch_size={c.batch_size} is not divisible by {acc.num_processes} processes")
+        train, dev = load_training_data(c)
+        sampler = TaskBatchSampler(train, c.batch_size, seed=c.seed, alpha=c.data.mixing_alpha)
+        if sampler.skipped:
+            logger.warning("tasks with fewer examples than batch_size are skipped: %s", sampler.skipped)
+        set_seed(c.seed)
+        model = self._build_model()
+        params = self.trainable_parameters(model)
+        groups = [
+            {"params": [p for n, p in params.items() if n.startswith("prompting.")], "lr": c.optim.lr},
+            {"params": [p for n, p in params.items() if n.startswith("alignment.")], "lr": c.optim.alignment_lr},
+        ]
+        optimizer = torch.optim.AdamW(groups, weight_decay=c.optim.weight_decay)
+        scheduler = get_scheduler(
+            c.optim.decay.value, optimizer, num_warmup_steps=c.optim.warmup_steps, num_training_steps=c.steps
+        )
+        ddp_model, optimizer = acc.prepare(model, optimizer)
+
+        start = 0
+        checkpoint = self._find_checkpoint(resume)
+        if checkpoint is not None:
+            start = self._restore(checkpoint, model, params, optimizer, scheduler, sampler)
+        self.output.mkdir(parents=True, exist_ok=True)
+        if acc.is_main_process:
+            (self.output / "config.json").write_text(json.dumps(c.to_dict(), indent=2))
+        metrics = self._open_metrics(start)
+        writer = self._tensorboard()
+
+        model.train()
+        bar = tqdm(total=c.steps, initial=start, desc="training", unit="step", disable=not acc.is_local_main_process)
+        tic, done_since = time.perf_counter(), 0
+        completed = start
+        # What a checkpoint of the last completed step must hold, whenever an interrupt lands.
+        snapshot = {"sampler": sampler.state_dict(), "rng": rng_state()}
+        previous_handler = self._catch_ctrl_c()
+        try:
+            for step in range(start + 1, c.steps + 1):
+                batch = sampler.next_batch()
+                loss = self._step(ddp_model, model, batch)
+                if c.optim.max_grad_norm > 0:
+                    acc.clip_grad_norm_(list(params.values()), c.optim.max_grad_norm)
+                optimizer.step()
+                scheduler.step()
+                optimizer.zero_grad(set_to_none=True)
+                completed, done_since = step, done_since + 1
+                snapshot = {"sampler": sampler.state_dict(), "rng": rng_state()}
+                record = {"step": step, "loss": loss, "lr": scheduler.get_last_lr()[0], "task": batch.task}
+                self.history.append(record)
+                elapsed = time.perf_counter() - tic
+                bar.set_postfix(loss=f"{loss:.4f}", task=batch.task[:18], steps_s=f"{done_since / elapsed:.2f}")
+                bar.update()
+                if step % c.log_every == 0 or step == c.steps:
+                    record["steps_per_s"] = done_since / elapsed
+                    self._log(metrics, writer, record)
+                if c.eval_every and step % c.eval_every == 0 and step != c.steps:
+                    self._log(metrics, writer, {"step": step, **self.evaluate_dev(model, dev)})
+                if step % c.checkpoint_every == 0 and step != c.steps:
+                    self._save(step, model, params, optimizer, scheduler, snapshot)
+                if self._stop_requested:
+                    raise KeyboardInterrupt
+        except KeyboardInterrupt:
+            bar.close()
+            if completed > start:
+                path = self._save(completed, model, params, optimizer, scheduler, snapshot)
+                print(f"\ninterrupted: checkpoint saved at {path}; continue with --resume", flush=True)
+            raise
+        finally:
+            if previous_handler is not None:
+                signal.signal(signal.SIGINT, previous_handler)
+        bar.close()
+        self._save(c.steps, model, params, optimizer, scheduler, snapshot)
+        final = self.evaluate_dev(model, dev)
+        self._log(metrics, writer, {"step": c.steps, **final})
+        if metrics is not None:
+            metrics.close()
+        if writer is not None:
+            writer.close()
+        return self._finish(model)
+
+    # ---------------------------------------------------------------- persistence
+    def _find_checkpoint(self, resume: bool | str) -> Path | None:
+        if not resume:
+            return None
+        if isinstance(resume, str) and resume not in ("auto", "latest"):
+            path = Path(resume)
+            if not (path / "state.json").is_file():
+                raise ConfigError(f"--resume {path}: not a checkpoint folder (no state.json)")
+            return path
+        found = list_checkpoints(self.output / "checkpoints")
+        if not found:
+            logger.warning("--resume: no checkpoint under %s, starting from scratch", self.output / "checkpoints")
+            return None
+        return found[-1]
+
+    def _restore(self, path, model, params, optimizer, scheduler, sampler) -> int:
+        saved = load_checkpoint(path)
+        saved_config = config_from_dict(saved["state"]["config"])
+        differ = config_differences(saved_config, self.config)
+        if differ:
+            raise ConfigError(
+                f"cannot resume from {path}: its config differs in {', '.join(differ)} "
+                f"(only {', '.join(sorted(RESUMABLE_KEYS))} may change between a checkpoint and its resume)"
+            )
+        with torch.no_grad():
+            for name, p in params.items():
+                p.copy_(saved["trainable"][name].to(p.device, p.dtype))
+        optimizer.load_state_dict(saved["optimizer"])
+        scheduler.load_state_dict(saved["scheduler"])
+        sampler.load_state_dict(saved["state"]["sampler"])
+        set_rng_state(saved["rng"])
+        self.doc_cache = dict(saved["doc_cache"])
+        self.history = list(saved["state"].get("history", []))
+        logger.info("resumed from %s at step %d", path, saved["state"]["step"])
+        return int(saved["state"]["step"])
+
+    def _catch_ctrl_c(self):
+        """First Ctrl-C: finish the step, save a checkpoint, leave. Second: leave at once."""
+        self._stop_requested = False
+        if threading.current_thread() is not threading.main_thread():
+            return None
+
+        def handler(signum, frame):
+            if self._stop_requested:
+                raise KeyboardInterrupt
+            self._stop_requested = True
+            print("\nstopping after this step to save a checkpoint (Ctrl-C again to leave at once)", flush=True)
+
+        return signal.signal(signal.SIGINT, handler)
+
+    def _save(self, step, model, params, optimizer, scheduler, snapshot: dict) -> Path | None:
+        self.accelerator.wait_for_everyone()
+        if not self.accelerator.is_main_process:
+            return None
+        history = [h for h in self.history if h["step"] <= step]
+        state = {"config": self.config.to_dict(), "sampler": snapshot["sampler"], "history": history}
+        return save_checkpoint(
+            self.output / "checkpoints",
+            step,
+            {n: p.data for n, p in params.items()},
+            optimizer.state_dict(),
+            scheduler.state_dict(),
+            state,
+            self.doc_cache if self.config.document_cache else None,
+            keep=self.config.keep_checkpoints,
+            rng=snapshot["rng"],
+        )
+
+    def _open_metrics(self, start: int):
+        if not self.accelerator.is_main_process:
+            return None
+        path = self.output / "metrics.jsonl"
+        kept = []
+        if path.is_file():  # a resumed run rewrites what came after its checkpoint
+            kept = [line for line in path.read_text().splitlines() if line and json.loads(line)["step"] <= start]
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text("".join(line + "\n" for line in kept))
+        os.replace(tmp, path)
+        return path.open("a")
+
+    def _tensorboard(self):
+        if not self.accelerator.is_main_process:
+            return None
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError:
+            return None
+        return SummaryWriter(str(self.output / "tensorboard"))
+
+    def _log(self, metrics, writer, record: dict) -> None:
+        if metrics is not None:
+            metrics.write(json.dumps(record) + "\n")
+            metrics.flush()
+        if writer is not None:
+            for key, value in record.items():
+                if key != "step" and isinstance(value, float) and math.isfinite(value):
+                    writer.add_scalar(key, value, record["step"])
+
+    def _finish(self, model: PromptEmbedder) -> Path:
+        acc = self.accelerator
+        acc.wait_for_everyone()
+        final = self.output / "model"
+        if acc.is_main_process:
+            if self.config.prompting_training is PromptingTraining.LORA:
+                model.prompting.model = model.prompting.model.merge_and_unload()
+            model.eval()
+            model.save_pretrained(final)
+            plot_losses(self.history, self.output / "loss.png")
+        acc.wait_for_everyone()
+        return final
+
+
+def plot_losses(history: list[dict], path: Path) -> None:
+    if not history:
+        return
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    steps = np.array([h["step"] for h in history])
+    losses = np.array([h["loss"] for h in history])
+    window = max(1, len(losses) // 20)
+    smooth = np.convolve(losses, np.ones(window) / window, mode="valid")
+    fig, ax = plt.subplots(figsize=(7, 4))
+    ax.plot(steps, losses, alpha=0.3, label="loss")
+    ax.plot(steps[window - 1 :], smooth, label=f"mean of {window}")
+    ax.set_xlabel("step")
+    ax.set_ylabel("InfoNCE loss")
+    ax.legend()
+    fig.tight_layout()
+    tmp = path.with_suffix(".tmp.png")
+    fig.savefig(tmp, dpi=120)
+    plt.close(fig)
+    os.replace(tmp, path)
+
+
+__all__ = ["Trainer", "load_training_data", "plot_losses"]

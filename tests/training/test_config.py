@@ -1,0 +1,46 @@
+import pytest
+
+from promptembedder.training.config import ConfigError, config_differences, load_config
+
+
+def test_defaults_and_overrides(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("batch_size: 8\nmodel:\n  num_soft_tokens: 3\noptim:\n  decay: cosine\n")
+    config = load_config(path, ["optim.lr=5e-5", "model.relaxation=gumbel", "data.train_files=[a.jsonl, b.jsonl]"])
+    assert config.batch_size == 8 and config.model.num_soft_tokens == 3
+    assert config.optim.lr == 5e-5 and config.optim.decay.value == "cosine"
+    assert config.model.relaxation.value == "gumbel" and config.data.train_files == ["a.jsonl", "b.jsonl"]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["optim.learning_rate=1"], "unknown config key optim.learning_rate"),
+        (["batchsize=3"], "unknown config key batchsize"),
+        (["model.pooling=max"], "pooling='max' is not valid; choose one of: last, mean"),
+        (["optim.decay=step"], "optim.decay='step' is not valid"),
+        (["batch_size=0"], "batch_size must be a positive integer"),
+        (["loss_temperature=-1"], "loss_temperature must be > 0"),
+        (["model.num_soft_tokens=0"], "num_soft_tokens must be a positive integer"),
+        (["nonsense"], "--set expects key=value"),
+        (["steps=many"], "steps='many' must be of type int"),
+        (["document_cache=3"], "document_cache=3 must be of type bool"),
+    ],
+)
+def test_bad_configs_name_the_key(overrides, message):
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        load_config(None, overrides)
+
+
+def test_missing_or_broken_file(tmp_path):
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config(tmp_path / "nope.yaml")
+    (tmp_path / "bad.yaml").write_text("a: [1, 2\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(tmp_path / "bad.yaml")
+
+
+def test_differences_ignore_keys_that_may_change_on_resume():
+    a = load_config(None, ["log_every=10"])
+    b = load_config(None, ["log_every=20", "output_dir=elsewhere", "optim.lr=1e-3", "model.pooling=mean"])
+    assert config_differences(a, b) == ["model.pooling", "optim.lr"]

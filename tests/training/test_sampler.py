@@ -1,0 +1,55 @@
+from collections import Counter
+
+import pytest
+
+from promptembedder.data.format import TrainExample
+from promptembedder.training.sampler import TaskBatchSampler
+
+
+def tasks(sizes):
+    return {
+        name: [TrainExample(name, f"instruction {name}", f"q{i}", f"p{i}") for i in range(n)]
+        for name, n in sizes.items()
+    }
+
+
+def test_batches_hold_one_task_and_tasks_mix_in_proportion_to_size():
+    sampler = TaskBatchSampler(tasks({"big": 900, "small": 100}), batch_size=4, seed=1)
+    counts = Counter()
+    for _ in range(2000):
+        batch = sampler.next_batch()
+        assert {e.task for e in batch.examples} == {batch.task} and len(batch.examples) == 4
+        assert batch.instruction == f"instruction {batch.task}"
+        counts[batch.task] += 1
+    assert 0.87 < counts["big"] / 2000 < 0.93
+
+
+def test_alpha_zero_mixes_uniformly():
+    sampler = TaskBatchSampler(tasks({"big": 900, "small": 100}), batch_size=4, seed=1, alpha=0.0)
+    share = sum(sampler.next_batch().task == "big" for _ in range(2000)) / 2000
+    assert 0.45 < share < 0.55
+
+
+def test_every_example_is_seen_once_per_epoch():
+    sampler = TaskBatchSampler(tasks({"only": 12}), batch_size=4, seed=0)
+    seen = [e.query for _ in range(3) for e in sampler.next_batch().examples]
+    assert sorted(seen) == sorted(f"q{i}" for i in range(12))
+
+
+def test_state_dict_resumes_the_same_sequence():
+    data = tasks({"a": 50, "b": 30})
+    straight = TaskBatchSampler(data, 4, seed=3)
+    expected = [[e.query for e in straight.next_batch().examples] for _ in range(40)]
+    first = TaskBatchSampler(data, 4, seed=3)
+    for _ in range(17):
+        first.next_batch()
+    resumed = TaskBatchSampler(data, 4, seed=3)
+    resumed.load_state_dict(first.state_dict())
+    assert [[e.query for e in resumed.next_batch().examples] for _ in range(23)] == expected[17:]
+
+
+def test_tasks_smaller_than_a_batch_are_skipped_or_refused():
+    sampler = TaskBatchSampler(tasks({"a": 50, "tiny": 2}), 4)
+    assert sampler.skipped == {"tiny": 2}
+    with pytest.raises(ValueError, match="no task has at least batch_size=4"):
+        TaskBatchSampler(tasks({"tiny": 2}), 4)

@@ -1,0 +1,176 @@
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from promptembedder import PromptEmbedder
+from promptembedder.data.format import DataFormatError
+from promptembedder.training import ConfigError, Trainer, load_config
+from promptembedder.training.checkpoint import list_checkpoints
+
+from tiny import save_tiny_pair, write_tiny_train_files
+
+
+@pytest.fixture(scope="module")
+def tiny_setup(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("tiny")
+    prompting, embedding = save_tiny_pair(folder)
+    return folder, prompting, embedding, write_tiny_train_files(folder)
+
+
+def make_config(tiny_setup, out, *extra):
+    _, prompting, embedding, files = tiny_setup
+    return load_config(
+        None,
+        [
+            f"model.prompting_model={prompting}",
+            f"model.embedding_model={embedding}",
+            f"data.train_files=[{files[0]}, {files[1]}]",
+            "model.max_length=32",
+            "model.num_soft_tokens=3",
+            "batch_size=8",
+            "steps=12",
+            "log_every=1",
+            "eval_every=0",
+            "checkpoint_every=6",
+            "data.dev_per_task=8",
+            "optim.warmup_steps=0",
+            f"output_dir={out}",
+            *extra,
+        ],
+    )
+
+
+def losses(out: Path) -> list[float]:
+    lines = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    return [r["loss"] for r in lines if "loss" in r]
+
+
+def test_loss_goes_down_on_a_tiny_task(tiny_setup, tmp_path):
+    config = make_config(tiny_setup, tmp_path / "run", "steps=40", "loss_temperature=0.05", "model.pooling=mean")
+    model_dir = Trainer(config).run()
+    curve = losses(tmp_path / "run")
+    assert np.mean(curve[-10:]) < 0.5 * np.mean(curve[:10])
+    assert (tmp_path / "run" / "loss.png").is_file()
+    assert any("dev/mean_mrr@10" in line for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines())
+    trained = PromptEmbedder.from_pretrained(model_dir, device="cpu")
+    assert trained.encode(["the red cat"], instruction="find the sentence about the same animal").shape == (1, 48)
+
+
+def test_only_the_prompting_llm_and_w_change(tiny_setup, tmp_path):
+    config = make_config(tiny_setup, tmp_path / "run", "steps=2")
+    trainer = Trainer(config)
+    before = PromptEmbedder.from_config(config.model, device="cpu", seed=config.seed)
+    trained = PromptEmbedder.from_pretrained(trainer.run(), device="cpu")
+    for (name, a), b in zip(
+        before.embedding.state_dict().items(), trained.embedding.state_dict().values(), strict=True
+    ):
+        assert torch.equal(a, b), name
+    assert not torch.equal(before.alignment.linear.weight, trained.alignment.linear.weight)
+    changed = [
+        not torch.equal(a, b)
+        for a, b in zip(before.prompting.parameters(), trained.prompting.parameters(), strict=True)
+    ]
+    assert all(changed)
+
+
+def interrupt_at(trainer, monkeypatch, call: int) -> None:
+    """Press Ctrl-C (a real SIGINT) in the middle of the trainer's ``call``-th step."""
+    real_step, calls = trainer._step, []
+
+    def step_then_interrupt(*args):
+        calls.append(1)
+        if len(calls) == call:
+            os.kill(os.getpid(), signal.SIGINT)
+        return real_step(*args)
+
+    monkeypatch.setattr(trainer, "_step", step_then_interrupt)
+
+
+def test_resume_reproduces_an_uninterrupted_run_exactly(tiny_setup, tmp_path, monkeypatch):
+    straight = make_config(tiny_setup, tmp_path / "straight", "model.relaxation=gumbel", "checkpoint_every=100")
+    Trainer(straight).run()
+    config = make_config(tiny_setup, tmp_path / "resumed", "model.relaxation=gumbel", "checkpoint_every=100")
+    trainer = Trainer(config)
+    interrupt_at(trainer, monkeypatch, 6)
+    with pytest.raises(KeyboardInterrupt):
+        trainer.run()
+    assert [p.name for p in list_checkpoints(tmp_path / "resumed" / "checkpoints")] == ["step-6"]
+    Trainer(config).run(resume=True)
+    assert losses(tmp_path / "resumed") == losses(tmp_path / "straight")
+    assert [p.name for p in list_checkpoints(tmp_path / "resumed" / "checkpoints")] == ["step-6", "step-12"]
+
+
+def test_resume_with_a_different_config_names_the_keys(tiny_setup, tmp_path):
+    Trainer(make_config(tiny_setup, tmp_path / "run", "steps=6")).run()
+    changed = make_config(tiny_setup, tmp_path / "run", "steps=6", "optim.lr=0.5", "loss_temperature=0.05")
+    with pytest.raises(ConfigError, match="differs in loss_temperature, optim.lr"):
+        Trainer(changed).run(resume=True)
+
+
+def test_document_cache_changes_nothing_but_speed(tiny_setup, tmp_path):
+    Trainer(make_config(tiny_setup, tmp_path / "cached", "document_cache=true")).run()
+    Trainer(make_config(tiny_setup, tmp_path / "uncached", "document_cache=false")).run()
+    np.testing.assert_allclose(losses(tmp_path / "cached"), losses(tmp_path / "uncached"), rtol=1e-4, atol=1e-5)
+
+
+def test_grad_cache_matches_the_plain_step(tiny_setup, tmp_path):
+    Trainer(make_config(tiny_setup, tmp_path / "plain", "steps=4")).run()
+    Trainer(make_config(tiny_setup, tmp_path / "chunked", "steps=4", "grad_cache_chunk=3")).run()
+    np.testing.assert_allclose(losses(tmp_path / "plain"), losses(tmp_path / "chunked"), rtol=1e-4, atol=1e-5)
+
+
+def test_prompted_documents_and_lora_prompting_train(tiny_setup, tmp_path):
+    config = make_config(
+        tiny_setup, tmp_path / "run", "steps=3", "model.document_prompt=prompted", "prompting_training=lora", "lora.r=4"
+    )
+    trained = PromptEmbedder.from_pretrained(Trainer(config).run(), device="cpu")
+    assert trained.config.document_prompt.value == "prompted"
+    assert all(np.isfinite(losses(tmp_path / "run")))
+
+
+def test_broken_data_line_stops_before_training(tiny_setup, tmp_path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"task": "t", "instruction": "i", "query": "q", "positive": "p", "negatives": []}\n{"task": 3}\n')
+    config = make_config(tiny_setup, tmp_path / "run", f"data.train_files=[{bad}]")
+    with pytest.raises(DataFormatError, match=r"bad\.jsonl:2"):
+        Trainer(config).run()
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="gloo on loopback")
+def test_two_processes_match_one_process_on_the_same_global_batch(tiny_setup, tmp_path):
+    one = make_config(tiny_setup, tmp_path / "one", "steps=4")
+    Trainer(one).run()
+    config_file = tmp_path / "two.yaml"
+    import yaml
+
+    config_file.write_text(yaml.safe_dump({**one.to_dict(), "output_dir": str(tmp_path / "two")}))
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        "--cpu",
+        "--num_processes",
+        "2",
+        "--num_machines",
+        "1",
+        "--mixed_precision",
+        "no",
+        "--dynamo_backend",
+        "no",
+        "-m",
+        "promptembedder",
+        "train",
+        str(config_file),
+    ]
+    result = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    np.testing.assert_allclose(losses(tmp_path / "two"), losses(tmp_path / "one"), rtol=1e-4, atol=1e-5)
