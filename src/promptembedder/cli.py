@@ -28,6 +28,11 @@ from promptembedder.training.cli import train_command  # noqa: E402
 
 app.command("train")(train_command)
 
+from promptembedder.transfer.cli import prompts_app, transfer_command  # noqa: E402
+
+app.command("transfer")(transfer_command)
+app.add_typer(prompts_app, name="prompts")
+
 
 def main() -> None:
     app()

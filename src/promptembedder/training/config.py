@@ -31,6 +31,17 @@ class PromptingTraining(str, Enum):
     """The Prompting LLM trains through LoRA adapters (peft); merged into it when the model is saved."""
 
 
+class TransferInit(str, Enum):
+    """How the new alignment map starts when only W is trained for a new Embedding LLM."""
+
+    VOCAB = "vocab"
+    """Least squares from the Prompting LLM's vocabulary embeddings to the new backbone's (shared tokens)."""
+    RANDOM = "random"
+    """nn.Linear's default initialisation (seeded)."""
+    COMPOSE = "compose"
+    """The trained W followed by a least-squares map from the old backbone's input space to the new one's."""
+
+
 class ConfigError(ValueError):
     """A training config that names an unknown key or holds an impossible value."""
 
@@ -70,6 +81,21 @@ class LoraConfig:
 
 
 @dataclass
+class TransferConfig:
+    source: str = field(
+        default="",
+        metadata={
+            "help": "A trained PromptEmbedder folder, or a run folder (its model/): its Prompting LLM is loaded "
+            "frozen and only a new W is trained for model.embedding_model. Empty: ordinary training."
+        },
+    )
+    init: TransferInit = field(
+        default=TransferInit.VOCAB,
+        metadata={"help": "How the new W starts: vocab, random or compose (model.alignment_init is not used)."},
+    )
+
+
+@dataclass
 class TrainConfig:
     model: PromptEmbedderConfig = field(default_factory=PromptEmbedderConfig)
     data: DataConfig = field(default_factory=DataConfig)
@@ -78,6 +104,7 @@ class TrainConfig:
         default=PromptingTraining.FULL, metadata={"help": "full or lora: how the Prompting LLM trains."}
     )
     lora: LoraConfig = field(default_factory=LoraConfig)
+    transfer: TransferConfig = field(default_factory=TransferConfig)
     batch_size: int = field(default=16, metadata={"help": "Global batch (queries per step, all processes)."})
     loss_temperature: float = field(default=0.02, metadata={"help": "InfoNCE temperature."})
     grad_cache_chunk: int = field(
@@ -108,6 +135,10 @@ class TrainConfig:
             raise ConfigError("data.hard_negatives and data.dev_per_task must be >= 0")
         if self.optim.lr <= 0 or self.optim.alignment_lr < 0 or self.optim.warmup_steps < 0:
             raise ConfigError("optim.lr must be > 0, optim.alignment_lr and optim.warmup_steps >= 0")
+        if self.transfer.source and self.prompting_training is not PromptingTraining.FULL:
+            raise ConfigError("transfer.source freezes the Prompting LLM, so prompting_training must stay 'full'")
+        if self.transfer.source and self.optim.alignment_lr <= 0:
+            raise ConfigError("transfer.source trains only W, so optim.alignment_lr must be > 0")
 
     def to_dict(self) -> dict[str, Any]:
         return _plain(dataclasses.asdict(self))

@@ -83,6 +83,10 @@ class Trainer:
     """Runs one training job described by a :class:`TrainConfig`; ``run(resume=...)`` returns the model folder."""
 
     def __init__(self, config: TrainConfig, accelerator: Accelerator | None = None) -> None:
+        if config.transfer.source:  # checked (source, output folder) and given the source's prompting settings
+            from promptembedder.transfer import prepare_transfer_config
+
+            config = prepare_transfer_config(config)
         self.config = config
         mixed = "bf16" if config.precision is Precision.BF16 else "no"
         self.accelerator = accelerator or Accelerator(mixed_precision=mixed, cpu=not torch.cuda.is_available())
@@ -95,6 +99,10 @@ class Trainer:
     # ---------------------------------------------------------------- set-up
     def _build_model(self) -> PromptEmbedder:
         c = self.config
+        if c.transfer.source:  # the trained Prompting LLM frozen, a new W for a new Embedding LLM
+            from promptembedder.transfer import build_transfer_model
+
+            return build_transfer_model(c, device=self.accelerator.device)
         model = PromptEmbedder.from_config(c.model, device=self.accelerator.device, seed=c.seed)
         if c.prompting_training is PromptingTraining.LORA:
             from peft import LoraConfig, get_peft_model
@@ -221,6 +229,7 @@ class Trainer:
             {"params": [p for n, p in params.items() if n.startswith("prompting.")], "lr": c.optim.lr},
             {"params": [p for n, p in params.items() if n.startswith("alignment.")], "lr": c.optim.alignment_lr},
         ]
+        groups = [g for g in groups if g["params"]]  # a transfer trains W only: no Prompting LLM group
         optimizer = torch.optim.AdamW(groups, weight_decay=c.optim.weight_decay)
         scheduler = get_scheduler(
             c.optim.decay.value, optimizer, num_warmup_steps=c.optim.warmup_steps, num_training_steps=c.steps

@@ -1,0 +1,108 @@
+"""``promptembedder transfer`` (train only a new W for a new Embedding LLM) and ``promptembedder prompts``."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import typer
+
+from promptembedder.training.config import TransferInit
+
+prompts_app = typer.Typer(help="Soft prompts that travel between backbones.", no_args_is_help=True)
+
+
+def transfer_command(
+    config: Path = typer.Argument(None, help="YAML training config (data, loss, steps...; omit for the defaults)."),
+    source: str = typer.Option(
+        ..., "--from", help="A trained PromptEmbedder folder, or a run folder (its model/ is used)."
+    ),
+    embedding_model: str = typer.Option(
+        ..., "--embedding-model", help="The new frozen Embedding LLM: a known short name, a folder or a hub id."
+    ),
+    init: TransferInit = typer.Option(TransferInit.VOCAB, "--init", help="How the new alignment map W starts."),
+    set_: list[str] = typer.Option([], "--set", help="Override a config key, e.g. --set steps=50 (repeatable)."),
+    resume: bool = typer.Option(False, "--resume", help="Continue from the newest checkpoint in output_dir."),
+    checkpoint: Path = typer.Option(None, "--checkpoint", help="Continue from this checkpoint folder."),
+) -> None:
+    """Keep a trained Prompting LLM frozen and train only a new alignment map W for another Embedding LLM.
+
+    Same data, loss, checkpoints, progress and metrics as train. The Prompting LLM's settings are the source's.
+    """
+    from promptembedder.data.format import DataFormatError
+    from promptembedder.training.config import ConfigError, config_from_dict, load_config
+    from promptembedder.training.trainer import Trainer
+
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        data = load_config(config, set_).to_dict()
+        data["transfer"] = {"source": source, "init": init.value}
+        data["model"]["embedding_model"] = embedding_model
+        # Rebuilt from the dict: --from/--embedding-model/--init get the validation a YAML transfer section gets.
+        trainer = Trainer(config_from_dict(data))
+        out = trainer.run(resume=str(checkpoint) if checkpoint else resume)
+    except (ConfigError, DataFormatError) as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(2) from None
+    except KeyboardInterrupt:
+        raise typer.Exit(130) from None
+    if trainer.accelerator.is_main_process:
+        typer.echo(f"model saved to {out}")
+
+
+def _instructions_in(paths: list[Path]) -> list[str]:
+    """Every instruction named in training files (one per line) and eval files (the meta header)."""
+    from promptembedder.data.format import list_eval_tasks, list_train_files
+
+    files: list[Path] = []
+    for path in paths:
+        if path.is_file():
+            files.append(path)
+        elif (path / "train").is_dir() or (path / "eval").is_dir():  # a built data folder
+            files += list_train_files(path) if (path / "train").is_dir() else []
+            files += list_eval_tasks(path) if (path / "eval").is_dir() else []
+        elif path.is_dir():
+            files += sorted(path.glob("*.jsonl"))
+        else:
+            raise FileNotFoundError(f"{path} is neither a file nor a folder")
+    found: dict[str, None] = {}
+    for file in files:
+        with file.open(encoding="utf-8") as handle:
+            for line in handle:
+                record = json.loads(line)
+                if "instruction" in record:
+                    found.setdefault(record["instruction"], None)
+                if record.get("kind") == "meta":
+                    break  # an eval file: one instruction, in its header
+    return list(found)
+
+
+@prompts_app.command("export")
+def export_command(
+    model: Path = typer.Option(..., "--model", "-m", help="A saved PromptEmbedder (or a run folder)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Folder to write soft_prompts.safetensors and .json to."),
+    instruction: list[str] = typer.Option([], "--instruction", "-i", help="An instruction (repeatable)."),
+    data: list[Path] = typer.Option(
+        [], "--data", help="JSONL files or data folders whose instructions to export (default: the data sample)."
+    ),
+    device: str = typer.Option(None, "--device", help="torch device (default: cpu, or cuda when present)."),
+) -> None:
+    """Save each instruction's soft prompt (before alignment) once; any model transferred from this one uses it."""
+    from promptembedder.data import sample_dir
+    from promptembedder.embedder import PromptEmbedder
+    from promptembedder.transfer.build import TransferError, resolve_source
+    from promptembedder.transfer.prompts import SoftPromptError, export_soft_prompts
+
+    try:
+        folder = resolve_source(model)
+        instructions = list(instruction)
+        if data or not instructions:
+            instructions += _instructions_in(list(data) or [sample_dir()])
+        loaded = PromptEmbedder.from_pretrained(folder, device=device)
+        prompts = export_soft_prompts(loaded, instructions)
+    except (TransferError, SoftPromptError, FileNotFoundError) as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(2) from None
+    prompts.save(out)
+    typer.echo(f"wrote {len(prompts)} soft prompts {tuple(prompts.prompts.shape[1:])} to {out}")
