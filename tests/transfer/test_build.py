@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors.torch import load_file, save_file
-from transformers import AutoModel, LlamaConfig, LlamaModel
+from transformers import AutoModel
 
 from promptembedder import PromptEmbedder
-from promptembedder.training import ConfigError, Trainer, load_config
+from promptembedder.training import ConfigError, Trainer
 from promptembedder.training.checkpoint import list_checkpoints
 from promptembedder.transfer import (
     FrozenPromptingLLM,
@@ -22,98 +22,7 @@ from promptembedder.transfer import (
     prepare_transfer_config,
 )
 
-from tiny import make_tokenizer, save_tiny_pair, write_tiny_train_files
-
-WIDE = 64  # the rotated target is wider than the source's 48-wide Embedding LLM
-
-
-def widened_llama(model: LlamaModel, q: torch.Tensor) -> LlamaModel:
-    """The same function as ``model`` in a rotated, wider residual basis: every hidden state h becomes h @ q.
-
-    ``q`` (d, d') has orthonormal rows. Embeddings and every weight that reads the residual stream are
-    multiplied by q, every weight that writes it by q^T; RMSNorm's sqrt(d'/d) larger output is undone by
-    scaling its weights (and its eps) by d/d'. So input embeddings are an exact linear function of the
-    source's (E q) and the pooled, normalised embeddings are the source's times q: cosine similarities, and so
-    the true alignment map (W_old followed by q), are known exactly.
-    """
-    d, wide = q.shape
-    c = model.config
-    config = LlamaConfig(
-        vocab_size=c.vocab_size,
-        hidden_size=wide,
-        intermediate_size=c.intermediate_size,
-        num_hidden_layers=c.num_hidden_layers,
-        num_attention_heads=c.num_attention_heads,
-        num_key_value_heads=c.num_key_value_heads,
-        head_dim=c.hidden_size // c.num_attention_heads,
-        max_position_embeddings=c.max_position_embeddings,
-        rms_norm_eps=c.rms_norm_eps * d / wide,
-    )
-    out = LlamaModel(config).eval()
-    state = {}
-    for name, w in model.state_dict().items():
-        if name == "embed_tokens.weight":
-            state[name] = w @ q
-        elif name.endswith(("q_proj.weight", "k_proj.weight", "v_proj.weight", "gate_proj.weight", "up_proj.weight")):
-            state[name] = w @ q
-        elif name.endswith(("o_proj.weight", "down_proj.weight")):
-            state[name] = q.T @ w
-        elif name.endswith("norm.weight"):
-            assert torch.all(w == 1), "a freshly initialised RMSNorm weight is uniform"
-            state[name] = torch.full((wide,), (d / wide) ** 0.5)
-        else:
-            state[name] = w
-    out.load_state_dict(state, strict=True)
-    return out
-
-
-@pytest.fixture(scope="module")
-def setup(tmp_path_factory):
-    """A source PromptEmbedder trained a few steps on (tiny Prompting LLM -> tiny llama), and a widened target."""
-    folder = tmp_path_factory.mktemp("transfer")
-    prompting, embedding = save_tiny_pair(folder, "llama")
-    files = write_tiny_train_files(folder)
-    source_config = base_config(prompting, embedding, files, folder / "source", "steps=6", "optim.alignment_lr=1e-2")
-    Trainer(source_config).run()
-    q = torch.linalg.qr(torch.randn(WIDE, WIDE, generator=torch.Generator().manual_seed(3)))[0][:48]
-    target = folder / "tiny-llama-wide"
-    widened_llama(AutoModel.from_pretrained(embedding).eval(), q).save_pretrained(target)
-    make_tokenizer("plain", "right").save_pretrained(target)
-    return {"prompting": prompting, "files": files, "run": folder / "source", "target": target, "q": q}
-
-
-def base_config(prompting, embedding, files, out, *extra):
-    return load_config(
-        None,
-        [
-            f"model.prompting_model={prompting}",
-            f"model.embedding_model={embedding}",
-            f"data.train_files=[{files[0]}, {files[1]}]",
-            "model.max_length=32",
-            "model.num_soft_tokens=3",
-            "batch_size=8",
-            "steps=3",
-            "log_every=1",
-            "eval_every=0",
-            "checkpoint_every=100",
-            "data.dev_per_task=8",
-            "optim.warmup_steps=0",
-            f"output_dir={out}",
-            *extra,
-        ],
-    )
-
-
-def transfer_config(setup, out, init="vocab", *extra):
-    return base_config(
-        setup["prompting"],
-        str(setup["target"]),
-        setup["files"],
-        out,
-        f"transfer.source={setup['run']}",
-        f"transfer.init={init}",
-        *extra,
-    )
+from tiny import make_tokenizer
 
 
 def losses(out: Path) -> list[float]:
@@ -131,12 +40,12 @@ def test_vocab_and_compose_start_closer_to_the_true_map_than_random(setup, tmp_p
     source = PromptEmbedder.from_pretrained(setup["run"] / "model", device="cpu")
     instructions = sorted({json.loads(line)["instruction"] for f in setup["files"] for line in open(f)})
     models = {
-        init: build_transfer_model(transfer_config(setup, tmp_path / init, init), device="cpu")
+        init: build_transfer_model(setup["config"](tmp_path / init, init), device="cpu")
         for init in ("vocab", "random", "compose")
     }
     # The true map: the source's trained W followed by q, the known map between the two input spaces.
     truth = models["random"]
-    truth = PromptEmbedder(truth.config, truth.prompting, type(truth.alignment)(32, WIDE), truth.embedding)
+    truth = PromptEmbedder(truth.config, truth.prompting, type(truth.alignment)(32, setup["wide"]), truth.embedding)
     q = setup["q"]
     with torch.no_grad():
         truth.alignment.linear.weight.copy_(q.T @ source.alignment.linear.weight)
@@ -153,7 +62,7 @@ def test_vocab_and_compose_start_closer_to_the_true_map_than_random(setup, tmp_p
 
 
 def test_only_w_changes_and_the_result_is_a_normal_saved_model(setup, tmp_path):
-    config = transfer_config(setup, tmp_path / "run", "vocab", "model.relaxation=gumbel")
+    config = setup["config"](tmp_path / "run", "vocab", "model.relaxation=gumbel")
     trainer = Trainer(config)
     assert trainer.config.model.relaxation.value == "softmax"  # the source's setting wins
     initial = build_transfer_model(trainer.config, device="cpu")
@@ -170,7 +79,7 @@ def test_only_w_changes_and_the_result_is_a_normal_saved_model(setup, tmp_path):
     for (name, a), b in zip(target.state_dict().items(), saved.embedding.model.state_dict().values(), strict=True):
         assert torch.equal(a, b), name
     assert not torch.equal(initial.alignment.linear.weight, saved.alignment.linear.weight)
-    assert saved.alignment.out_features == WIDE and saved.config.embedding_model == str(setup["target"])
+    assert saved.alignment.out_features == setup["wide"] and saved.config.embedding_model == str(setup["target"])
     checkpoint = list_checkpoints(tmp_path / "run" / "checkpoints")[-1]
     assert sorted(load_file(str(checkpoint / "trainable.safetensors"))) == [
         "alignment.linear.bias",
@@ -181,8 +90,8 @@ def test_only_w_changes_and_the_result_is_a_normal_saved_model(setup, tmp_path):
 
 
 def test_transfer_resumes_exactly(setup, tmp_path, monkeypatch):
-    Trainer(transfer_config(setup, tmp_path / "straight", "compose", "steps=4")).run()
-    config = transfer_config(setup, tmp_path / "resumed", "compose", "steps=4", "checkpoint_every=2")
+    Trainer(setup["config"](tmp_path / "straight", "compose", "steps=4")).run()
+    config = setup["config"](tmp_path / "resumed", "compose", "steps=4", "checkpoint_every=2")
     trainer = Trainer(config)
     real_step, calls = trainer._step, []
 
@@ -202,16 +111,16 @@ def test_transfer_resumes_exactly(setup, tmp_path, monkeypatch):
 def test_a_run_without_a_model_is_a_clear_error_before_training(setup, tmp_path):
     unfinished = tmp_path / "unfinished"
     (unfinished / "checkpoints").mkdir(parents=True)
-    config = transfer_config(setup, tmp_path / "out", "vocab", f"transfer.source={unfinished}")
+    config = setup["config"](tmp_path / "out", "vocab", f"transfer.source={unfinished}")
     with pytest.raises(TransferError, match=r"without a finished model: .*model/promptembedder_config\.json"):
         Trainer(config)
     with pytest.raises(TransferError, match="holds no trained PromptEmbedder"):
-        Trainer(transfer_config(setup, tmp_path / "out", "vocab", f"transfer.source={tmp_path}"))
+        Trainer(setup["config"](tmp_path / "out", "vocab", f"transfer.source={tmp_path}"))
     broken = tmp_path / "broken"
     broken.mkdir()
     (broken / "promptembedder_config.json").write_text("{}")
     with pytest.raises(TransferError, match="lacks prompting_llm, alignment.safetensors"):
-        Trainer(transfer_config(setup, tmp_path / "out", "vocab", f"transfer.source={broken}"))
+        Trainer(setup["config"](tmp_path / "out", "vocab", f"transfer.source={broken}"))
     assert not (tmp_path / "out").exists()
 
 
@@ -222,7 +131,7 @@ def test_a_target_without_inputs_embeds_is_refused_before_training(setup, tmp_pa
     config = ViTConfig(hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32, image_size=8)
     ViTModel(config).save_pretrained(vision)
     make_tokenizer().save_pretrained(vision)  # so that only the model, not its tokenizer, is the problem
-    trainer = Trainer(transfer_config(setup, tmp_path / "out", "vocab", f"model.embedding_model={vision}"))
+    trainer = Trainer(setup["config"](tmp_path / "out", "vocab", f"model.embedding_model={vision}"))
     with pytest.raises(TransferError, match=r"tiny-vit \(ViTModel\) cannot take inputs_embeds"):
         trainer.run()
     assert not (tmp_path / "out").exists()
@@ -238,7 +147,7 @@ def test_width_mismatch_in_the_source_is_refused_before_training(setup, tmp_path
     state = load_file(str(damaged / "alignment.safetensors"))
     state["linear.weight"] = state["linear.weight"][:, :20].contiguous()
     save_file(state, str(damaged / "alignment.safetensors"))
-    trainer = Trainer(transfer_config(setup, tmp_path / "out", "compose", f"transfer.source={damaged}"))
+    trainer = Trainer(setup["config"](tmp_path / "out", "compose", f"transfer.source={damaged}"))
     with pytest.raises(TransferError, match=r"width mismatch: .* holds a \(48, 20\) weight, expected \(48, 32\)"):
         trainer.run()
     assert not (tmp_path / "out").exists()
@@ -246,10 +155,10 @@ def test_width_mismatch_in_the_source_is_refused_before_training(setup, tmp_path
 
 def test_bad_transfer_configs(setup, tmp_path):
     with pytest.raises(TransferError, match="would overwrite the transfer source"):
-        Trainer(transfer_config(setup, setup["run"], "vocab"))
+        Trainer(setup["config"](setup["run"], "vocab"))
     with pytest.raises(ConfigError, match="prompting_training must stay 'full'"):
-        transfer_config(setup, tmp_path / "out", "vocab", "prompting_training=lora")
+        setup["config"](tmp_path / "out", "vocab", "prompting_training=lora")
     with pytest.raises(ConfigError, match="transfer.init='svd' is not valid; choose one of: vocab, random, compose"):
-        transfer_config(setup, tmp_path / "out", "svd")
-    prepared = prepare_transfer_config(transfer_config(setup, tmp_path / "out", "random", "model.num_soft_tokens=7"))
+        setup["config"](tmp_path / "out", "svd")
+    prepared = prepare_transfer_config(setup["config"](tmp_path / "out", "random", "model.num_soft_tokens=7"))
     assert prepared.model.num_soft_tokens == 3 and prepared.transfer.init is TransferInit.RANDOM

@@ -1,0 +1,51 @@
+"""``promptembedder transfer`` and ``promptembedder prompts export`` end to end on tiny models."""
+
+import json
+
+from typer.testing import CliRunner
+
+from promptembedder import PromptEmbedder
+from promptembedder.cli import app
+from promptembedder.data import sample_dir
+from promptembedder.transfer import SoftPrompts
+
+from tiny import TINY_TASKS
+
+
+def test_transfer_command_trains_w_and_the_model_is_evaluable(setup, tmp_path):
+    out = tmp_path / "run"
+    args = ["transfer", "--from", str(setup["run"]), "--embedding-model", str(setup["target"]), "--init", "compose"]
+    settings = [f"data.train_files=[{setup['files'][0]}, {setup['files'][1]}]", "model.max_length=32"]
+    settings += ["batch_size=8", "steps=2", "log_every=1", "data.dev_per_task=8", "eval_every=0", f"output_dir={out}"]
+    result = CliRunner().invoke(app, args + [arg for s in settings for arg in ("--set", s)])
+    assert result.exit_code == 0, result.output
+    assert f"model saved to {out / 'model'}" in result.output
+    assert json.loads((out / "config.json").read_text())["transfer"]["init"] == "compose"
+    assert len([line for line in (out / "metrics.jsonl").read_text().splitlines() if '"loss"' in line]) == 2
+    model = PromptEmbedder.from_pretrained(out / "model", device="cpu")
+    assert model.embedding.hidden_size == setup["wide"]
+
+    report = tmp_path / "eval" / "results.json"
+    args = ["eval", "--model", str(out / "model"), "--data", str(sample_dir()), "--tasks", "lee_news_sts"]
+    result = CliRunner().invoke(app, args + ["--limit", "6", "--no-cache", "--out", str(report)])
+    assert result.exit_code == 0, result.output
+    assert report.is_file()
+
+
+def test_transfer_command_errors_are_clean(setup, tmp_path):
+    empty = tmp_path / "empty-run"
+    (empty / "checkpoints").mkdir(parents=True)
+    args = ["transfer", "--from", str(empty), "--embedding-model", str(setup["target"])]
+    result = CliRunner().invoke(app, args + ["--set", f"output_dir={tmp_path / 'out'}"])
+    assert result.exit_code == 2
+    assert "error:" in result.output and "without a finished model" in result.output
+
+
+def test_prompts_export_command(setup, tmp_path):
+    instruction = TINY_TASKS["animals"][0]
+    args = ["prompts", "export", "--model", str(setup["run"]), "--out", str(tmp_path / "p"), "-i", instruction]
+    result = CliRunner().invoke(app, args + ["--data", setup["files"][1]])
+    assert result.exit_code == 0, result.output
+    assert SoftPrompts.load(tmp_path / "p").instructions == [instruction, TINY_TASKS["music"][0]]
+    result = CliRunner().invoke(app, ["prompts", "export", "--model", str(tmp_path), "--out", str(tmp_path / "q")])
+    assert result.exit_code == 2 and "holds no trained PromptEmbedder" in result.output
