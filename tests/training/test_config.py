@@ -44,3 +44,13 @@ def test_differences_ignore_keys_that_may_change_on_resume():
     a = load_config(None, ["log_every=10"])
     b = load_config(None, ["log_every=20", "output_dir=elsewhere", "optim.lr=1e-3", "model.pooling=mean"])
     assert config_differences(a, b) == ["model.pooling", "optim.lr"]
+
+
+def test_packaged_configs_load_by_name():
+    from promptembedder.training.config import packaged_configs
+
+    assert "demo" in packaged_configs()
+    demo = load_config("demo")
+    assert demo.model.prompting_model == "smollm2-135m" and demo.model.embedding_model == "gemma3-270m"
+    with pytest.raises(ConfigError, match="packaged configs: .*demo"):
+        load_config("no-such-config")

@@ -50,7 +50,10 @@ class ConfigError(ValueError):
 class DataConfig:
     train_files: list[str] = field(
         default_factory=list,
-        metadata={"help": "Training JSONL files or folders (their *.jsonl); empty: the repository's data sample."},
+        metadata={
+            "help": "Training JSONL files or folders (their *.jsonl); 'sample' names the data sample shipped "
+            "with the package, 'built' the output of `promptembedder data build`; empty: the sample."
+        },
     )
     mixing_alpha: float = field(
         default=1.0,
@@ -248,13 +251,25 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
     return data
 
 
+CONFIGS_DIR = Path(__file__).resolve().parent.parent / "configs"
+
+
+def packaged_configs() -> list[str]:
+    """Names of the configs that ship with the package (``promptembedder train demo``)."""
+    return sorted(p.stem for p in CONFIGS_DIR.glob("*.yaml"))
+
+
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> TrainConfig:
-    """Read a YAML config (or start from the defaults) and apply ``--set`` overrides; validate everything."""
+    """Read a YAML config (a path, or the name of a packaged one) and apply ``--set`` overrides; validate."""
     data: dict[str, Any] = {}
     if path is not None:
         path = Path(path)
+        if not path.is_file() and str(path) in packaged_configs():
+            path = CONFIGS_DIR / f"{path}.yaml"
         if not path.is_file():
-            raise ConfigError(f"config file {path} does not exist")
+            raise ConfigError(
+                f"config file {path} does not exist (packaged configs: {', '.join(packaged_configs())})"
+            )
         try:
             data = yaml.safe_load(path.read_text()) or {}
         except yaml.YAMLError as err:

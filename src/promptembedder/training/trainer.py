@@ -24,7 +24,7 @@ from accelerate.utils import set_seed
 from tqdm.auto import tqdm
 from transformers import get_scheduler
 
-from promptembedder.data import sample_dir
+from promptembedder.data import default_data_dir, sample_dir
 from promptembedder.data.format import TrainExample, list_train_files, load_train_file
 from promptembedder.embedder import PromptEmbedder
 from promptembedder.training.checkpoint import (
@@ -52,8 +52,11 @@ logger = logging.getLogger(__name__)
 def load_training_data(config: TrainConfig) -> tuple[dict[str, list[TrainExample]], dict[str, list[TrainExample]]]:
     """Training and dev examples per task; the dev slice is a seeded, disjoint draw from each task."""
     paths: list[Path] = []
-    for entry in config.data.train_files or [str(sample_dir() / "train")]:
-        p = Path(entry).expanduser()
+    named = {"sample": sample_dir() / "train", "built": default_data_dir() / "train"}
+    for entry in config.data.train_files or ["sample"]:
+        p = named[entry] if entry in named else Path(entry).expanduser()
+        if entry == "built" and not p.is_dir():
+            raise ConfigError(f"data.train_files: 'built' data not found at {p}; run `promptembedder data build`")
         if p.is_dir():
             paths.extend(list_train_files(p))
         elif p.is_file():
