@@ -147,20 +147,19 @@ class FrozenPromptingLLM(PromptingLLM):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
+        self._freeze()
+
+    def _freeze(self) -> None:
         self.model.requires_grad_(False)
         self._remembered: dict[tuple[str, ...], Tensor] = {}
         super().train(False)
 
     @classmethod
     def freeze(cls, prompting: PromptingLLM) -> FrozenPromptingLLM:
-        return cls(
-            prompting.model,
-            prompting.tokenizer,
-            num_soft_tokens=prompting.num_soft_tokens,
-            relaxation=prompting.relaxation,
-            temperature=prompting.temperature,
-            max_length=prompting.max_length,
-        )
+        """Freeze ``prompting`` in place; it keeps every option it was built with (a new class, same state)."""
+        prompting.__class__ = cls
+        prompting._freeze()
+        return prompting
 
     def train(self, mode: bool = True) -> FrozenPromptingLLM:
         return super().train(False)
