@@ -28,6 +28,10 @@ from promptembedder.training.cli import train_command  # noqa: E402
 
 app.command("train")(train_command)
 
+from promptembedder.training.demo import demo_command  # noqa: E402
+
+app.command("demo")(demo_command)
+
 from promptembedder.transfer.cli import prompts_app, transfer_command  # noqa: E402
 
 app.command("transfer")(transfer_command)
