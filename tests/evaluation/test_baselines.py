@@ -57,10 +57,10 @@ def test_bad_specs_list_the_forms(spec: str) -> None:
 
 
 def _recording_backbone(instruction_in_text: bool, pooling: str = "mean"):
-    seen: list[str] = []
+    seen: list[tuple[str | None, str]] = []
 
-    def embed(texts: list[str], batch_size: int) -> np.ndarray:
-        seen.extend(texts)
+    def embed(texts: list[str], batch_size: int, prefix: str | None) -> np.ndarray:
+        seen.extend((prefix, t) for t in texts)
         return np.ones((len(texts), 3), dtype=np.float32)
 
     kind = "instruct" if instruction_in_text else "baseline"
@@ -74,10 +74,22 @@ def test_instruction_as_text_goes_in_front_of_queries_only() -> None:
     enc.encode_queries(["a cat"], "Find animals")
     enc.encode_documents(["a dog"], "Find animals")
     enc.encode_queries(["a bird"], None)
-    assert seen == [INSTRUCTION_TEMPLATE.format(instruction="Find animals", text="a cat"), "a dog", "a bird"]
+    assert seen == [("Instruct: Find animals\nQuery: ", "a cat"), (None, "a dog"), (None, "a bird")]
     plain, seen_plain = _recording_backbone(instruction_in_text=False)
     plain.encode_queries(["a cat"], "Find animals")
-    assert seen_plain == ["a cat"]
+    assert seen_plain == [(None, "a cat")]
+
+
+def test_instruction_prefix_is_plain_text_in_front() -> None:
+    """With last-token pooling, reading the instruction's tokens as a prefix is reading template + text."""
+    from tiny import tiny_embedder
+
+    backbone = tiny_embedder("gemma", pooling="last").embedding
+    instruct = BackboneEncoder.from_backbone(backbone, "tiny", instruction_in_text=True)
+    texts = ["the cat sat on the mat", "stocks fell"]
+    head = INSTRUCTION_TEMPLATE.format(instruction="find the same topic")
+    expected = backbone([head + t for t in texts]).detach().numpy()
+    np.testing.assert_allclose(instruct.encode_queries(texts, "find the same topic"), expected, atol=1e-5)
 
 
 def test_fingerprints_tell_baselines_apart() -> None:

@@ -94,7 +94,7 @@ class _Embedder:
                 instruction=instruction,
                 batch_size=self.options.batch_size,
                 progress=self.options.progress,
-                desc=f"{self.task.name} {side}s",
+                desc=f"{self.task.name} {'queries' if side == 'query' else 'documents'}",
             )
 
         key, key_instruction = self.fingerprint, instruction
