@@ -17,6 +17,14 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from promptembedder.config import Pooling
 
 
+def enable_checkpointing(model: nn.Module) -> None:
+    """Non-reentrant activation checkpointing on a transformers model, under this version's name for it."""
+    if hasattr(model, "activation_checkpointing_enable"):  # transformers >= 5.x's name
+        model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
+    else:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+
+
 class EmbeddingLLM(nn.Module):
     """Frozen backbone + pooling.
 
@@ -46,6 +54,7 @@ class EmbeddingLLM(nn.Module):
         self.max_length = min(max_length, model_max)
         self.name = name or getattr(model.config, "_name_or_path", "") or type(model).__name__
         self._warned_truncation = False
+        self._checkpointing = False
         super().train(False)
 
     @classmethod
@@ -58,7 +67,9 @@ class EmbeddingLLM(nn.Module):
         return cls(model, tokenizer, name=name_or_path, **kwargs)
 
     def train(self, mode: bool = True) -> EmbeddingLLM:
-        return super().train(False)  # frozen: dropout and the like stay off whatever the caller's mode
+        super().train(False)  # frozen: dropout and the like stay off whatever the caller's mode
+        self._checkpoint_layers(mode)
+        return self
 
     @property
     def hidden_size(self) -> int:
@@ -78,12 +89,13 @@ class EmbeddingLLM(nn.Module):
         return int(bool(ids) and ids[0] in first)
 
     def tokenize(self, texts: list[str], num_prefix: int = 0, max_length: int | None = None) -> list[list[int]]:
-        budget = min(max_length or self.max_length, self.max_length) - num_prefix
+        limit = min(max_length or self.max_length, self.max_length)
+        budget = limit - num_prefix
         ids = self.tokenizer(texts, add_special_tokens=True, truncation=False)["input_ids"]
         if any(len(row) > budget for row in ids):
             if not self._warned_truncation:
                 warnings.warn(
-                    f"Some texts are longer than {budget} tokens (max_length={max_length or self.max_length} minus "
+                    f"Some texts are longer than {budget} tokens (max_length={limit} minus "
                     f"{num_prefix} soft tokens) and were truncated.",
                     stacklevel=3,
                 )
@@ -101,43 +113,61 @@ class EmbeddingLLM(nn.Module):
         if prefix is not None and prefix.shape[-1] != self.hidden_size:
             raise ValueError(f"soft prompt width {prefix.shape[-1]} != Embedding LLM width {self.hidden_size}")
         ids = self.tokenize(texts, num_prefix, max_length)
-        embed = self.model.get_input_embeddings()
-        rows, text_masks = [], []
-        for i, row in enumerate(ids):
-            tokens = embed(torch.tensor(row, dtype=torch.long, device=self.device))
-            head = self._leading_special(row)
-            parts = [tokens[:head]]
-            if prefix is not None:
-                parts.append(prefix[i].to(tokens.dtype))
-            parts.append(tokens[head:])
-            rows.append(torch.cat(parts, dim=0))
-            # A causal model's BOS state does not depend on the text; mean pooling leaves it out.
-            skip_bos = head and row[0] == self.tokenizer.bos_token_id
-            text_mask = [0] * head + [0] * num_prefix + [1] * (len(row) - head)
-            if head and not skip_bos:
-                text_mask[0] = 1
-            text_masks.append(text_mask)
-        inputs, mask, pool_mask = self._pad(rows, text_masks)
+        token_ids, mask, pool_mask, prefix_slots = self._layout(ids, num_prefix)
+        # One lookup for the whole batch, then the soft prompt scattered into its slots (after any BOS/CLS):
+        # a fixed handful of ops whatever the batch size, where a row-by-row build costs several per row.
+        inputs = self.model.get_input_embeddings()(token_ids)
+        if prefix is not None:
+            inputs = inputs.masked_scatter(prefix_slots[..., None], prefix.to(inputs.dtype).contiguous())
+        inputs = inputs.masked_fill(~mask.bool()[..., None], 0.0)  # padding reads zeros
         positions = (mask.cumsum(-1) - 1).clamp(min=0)
         hidden = self.model(inputs_embeds=inputs, attention_mask=mask, position_ids=positions).last_hidden_state
         pooled = self._pool(hidden.float(), mask, pool_mask)
         return F.normalize(pooled, dim=-1) if self.normalize else pooled
 
-    def _pad(self, rows: list[Tensor], text_masks: list[list[int]]) -> tuple[Tensor, Tensor, Tensor]:
-        width = max(r.shape[0] for r in rows)
+    def _layout(self, ids: list[list[int]], num_prefix: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """Padded token ids, attention mask, pooling mask and soft-prompt slots (B, width), built on the CPU and
+        moved in one transfer each. Row i reads [BOS/CLS?][K soft tokens][the rest of its tokens]."""
+        width = max(len(row) for row in ids) + num_prefix
         left = self.tokenizer.padding_side == "left"
-        mask = torch.zeros((len(rows), width), dtype=torch.long, device=self.device)
-        pool_mask = torch.zeros((len(rows), width), dtype=torch.float32, device=self.device)
-        padded = []
-        for i, (row, text_mask) in enumerate(zip(rows, text_masks, strict=False)):
-            n = row.shape[0]
-            span = slice(width - n, width) if left else slice(0, n)
-            mask[i, span] = 1
-            pool_mask[i, span] = torch.tensor(text_mask, dtype=torch.float32, device=self.device)
-            pad = row.new_zeros((width - n, row.shape[-1]))
-            padded.append(torch.cat([pad, row]) if left else torch.cat([row, pad]))
-        inputs = torch.stack(padded)
-        return inputs, mask, pool_mask
+        token_ids = torch.zeros((len(ids), width), dtype=torch.long)
+        mask = torch.zeros((len(ids), width), dtype=torch.long)
+        pool_mask = torch.zeros((len(ids), width), dtype=torch.float32)
+        slots = torch.zeros((len(ids), width), dtype=torch.bool)
+        for i, row in enumerate(ids):
+            n = len(row) + num_prefix
+            start = width - n if left else 0
+            head = self._leading_special(row)
+            body = start + head + num_prefix
+            token_ids[i, start : start + head] = torch.tensor(row[:head], dtype=torch.long)
+            token_ids[i, body : start + n] = torch.tensor(row[head:], dtype=torch.long)
+            mask[i, start : start + n] = 1
+            slots[i, start + head : body] = True
+            pool_mask[i, body : start + n] = 1.0
+            # A causal model's BOS state does not depend on the text; mean pooling leaves it out (a CLS stays).
+            if head and row[0] != self.tokenizer.bos_token_id:
+                pool_mask[i, start] = 1.0
+        device = self.device
+        return token_ids.to(device), mask.to(device), pool_mask.to(device), slots.to(device)
+
+    def enable_gradient_checkpointing(self) -> None:
+        """Recompute the backbone's layers in backward (memory for time, results unchanged).
+
+        transformers checkpoints a layer only in training mode, and this module stays in eval mode; so only the
+        decoder layers' own ``training`` flags are raised, while dropout and everything else stay in eval.
+        """
+        enable_checkpointing(self.model)
+        self._checkpointing = True
+        self._checkpoint_layers(True)
+
+    def _checkpoint_layers(self, mode: bool) -> None:
+        if not self._checkpointing:
+            return
+        from transformers.modeling_layers import GradientCheckpointingLayer
+
+        for module in self.model.modules():
+            if isinstance(module, GradientCheckpointingLayer):
+                module.training = mode
 
     def _pool(self, hidden: Tensor, mask: Tensor, pool_mask: Tensor) -> Tensor:
         if self.pooling is Pooling.LAST:

@@ -15,8 +15,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
+from transformers.modeling_outputs import CausalLMOutputWithPast
 
 from promptembedder.config import Relaxation
+
+# transformers renamed ``past_key_values`` to ``cache`` during 5.x; speak whichever this version knows.
+_CACHE_KEY = "cache" if "cache" in CausalLMOutputWithPast.__dataclass_fields__ else "past_key_values"
 
 
 def vocabulary_embeddings(model: PreTrainedModel) -> Tensor:
@@ -45,6 +49,13 @@ class PromptingLLM(nn.Module):
 
         prompting = PromptingLLM(causal_lm, tokenizer, num_soft_tokens=5)
         soft = prompting(["Retrieve the definition of the word"])   # (1, 5, hidden_size)
+
+    Speed options, none of which changes the result beyond float rounding (tests check each):
+    ``kv_cache`` keeps the keys and values of earlier positions through the K steps (with their graph, so
+    gradients still reach every step) instead of re-reading the whole sequence each step; it is skipped
+    while gradient checkpointing recomputes the layers, which cannot replay a cache. ``pad_to_multiple_of``
+    left-pads the instructions to a fixed width (padding is masked out), so a compiled or CUDA-graphed
+    generation sees one shape. :meth:`compile_generation` wraps the generation in ``torch.compile``.
     """
 
     def __init__(
@@ -55,6 +66,9 @@ class PromptingLLM(nn.Module):
         relaxation: Relaxation | str = Relaxation.SOFTMAX,
         temperature: float = 1.0,
         max_length: int = 64,
+        *,
+        kv_cache: bool = False,
+        pad_to_multiple_of: int | None = None,
     ) -> None:
         super().__init__()
         self.model = model
@@ -63,6 +77,9 @@ class PromptingLLM(nn.Module):
         self.relaxation = Relaxation(relaxation)
         self.temperature = temperature
         self.max_length = max_length
+        self.kv_cache = kv_cache
+        self.pad_to_multiple_of = pad_to_multiple_of
+        self._compiled_generate = None
 
     @property
     def hidden_size(self) -> int:
@@ -77,6 +94,8 @@ class PromptingLLM(nn.Module):
         # appended at one column for the whole batch.
         ids = self.tokenizer(texts, add_special_tokens=True, truncation=True, max_length=self.max_length)["input_ids"]
         width = max(len(row) for row in ids)
+        if self.pad_to_multiple_of:
+            width = -(-width // self.pad_to_multiple_of) * self.pad_to_multiple_of
         pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
         input_ids = torch.full((len(ids), width), pad, dtype=torch.long)
         mask = torch.zeros((len(ids), width), dtype=torch.long)
@@ -89,6 +108,39 @@ class PromptingLLM(nn.Module):
     def forward(self, texts: list[str]) -> Tensor:
         """Soft prompts (B, K, hidden_size) for B texts (instructions, or instruction + text)."""
         input_ids, mask = self._left_padded(texts)
+        if self._compiled_generate is not None:
+            # A CUDA-graphed function reuses its output memory on the next call; a prompt kept longer (the
+            # eval-time prompt cache, prompted documents and queries in one step) needs its own copy.
+            return self._compiled_generate(input_ids, mask).clone()
+        return self.generate(input_ids, mask)
+
+    def compile_generation(
+        self, mode: str | None = None, backend: str = "inductor", dynamic: bool | None = None
+    ) -> None:
+        """torch.compile the K-step generation (tensors in, soft prompts out); tokenisation stays eager."""
+        self._compiled_generate = torch.compile(self.generate, mode=mode, backend=backend, dynamic=dynamic)
+
+    def _checkpointing(self) -> bool:
+        flag = getattr(self.model, "is_activation_checkpointing", None)
+        if flag is None:  # the name before transformers 5.x renamed it
+            flag = getattr(self.model, "is_gradient_checkpointing", False)
+        return self.training and torch.is_grad_enabled() and bool(flag)
+
+    def generate(self, input_ids: Tensor, mask: Tensor) -> Tensor:
+        """Soft prompts (B, K, hidden_size) from left-padded ids and their attention mask."""
+        if self.kv_cache and not self._checkpointing():
+            return self._generate_cached(input_ids, mask)
+        return self._generate_full(input_ids, mask)
+
+    def _next_soft_token(self, logits: Tensor, vocab: Tensor) -> Tensor:
+        logits = logits[:, -1].float()
+        # A head may be padded past the embedding table; those ids never were real tokens.
+        logits = logits[:, : vocab.shape[0]]
+        weights = relax(logits, self.relaxation, self.temperature, self.training)
+        return weights.to(vocab.dtype) @ vocab[: logits.shape[-1]]
+
+    def _generate_full(self, input_ids: Tensor, mask: Tensor) -> Tensor:
+        # Every step re-reads the whole sequence: K forward passes over L, L+1, ..., L+K-1 positions.
         vocab = vocabulary_embeddings(self.model)
         embeds = self.model.get_input_embeddings()(input_ids)
         positions = (mask.cumsum(-1) - 1).clamp(min=0)
@@ -96,13 +148,36 @@ class PromptingLLM(nn.Module):
         soft_tokens = []
         for _ in range(self.num_soft_tokens):
             out = self.model(inputs_embeds=embeds, attention_mask=mask, position_ids=positions, logits_to_keep=1)
-            logits = out.logits[:, -1].float()
-            # A head may be padded past the embedding table; those ids never were real tokens.
-            logits = logits[:, : vocab.shape[0]]
-            weights = relax(logits, self.relaxation, self.temperature, self.training)
-            soft = weights.to(vocab.dtype) @ vocab[: logits.shape[-1]]
+            soft = self._next_soft_token(out.logits, vocab)
             soft_tokens.append(soft)
             embeds = torch.cat([embeds, soft[:, None]], dim=1)
             mask = torch.cat([mask, ones], dim=1)
             positions = torch.cat([positions, positions[:, -1:] + 1], dim=1)
+        return torch.stack(soft_tokens, dim=1)
+
+    def _generate_cached(self, input_ids: Tensor, mask: Tensor) -> Tensor:
+        # The instruction is read once; each later step reads only the previous soft token against the cached
+        # keys/values (L + K - 1 positions in all instead of K*L + K(K-1)/2). The cache holds graph tensors,
+        # so backward reaches the instruction's states through every step.
+        vocab = vocabulary_embeddings(self.model)
+        embeds = self.model.get_input_embeddings()(input_ids)
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        ones = mask.new_ones((mask.shape[0], 1))
+        past = None
+        soft_tokens = []
+        for _ in range(self.num_soft_tokens):
+            out = self.model(
+                inputs_embeds=embeds,
+                attention_mask=mask,
+                position_ids=positions,
+                use_cache=True,
+                logits_to_keep=1,
+                **{_CACHE_KEY: past},
+            )
+            past = getattr(out, _CACHE_KEY)
+            soft = self._next_soft_token(out.logits, vocab)
+            soft_tokens.append(soft)
+            embeds = soft[:, None]
+            mask = torch.cat([mask, ones], dim=1)
+            positions = positions[:, -1:] + 1
         return torch.stack(soft_tokens, dim=1)

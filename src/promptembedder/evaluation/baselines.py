@@ -1,7 +1,8 @@
 """Encoders for ``--model`` specs: saved PromptEmbedders and the baselines that need no training.
 
 =====================================  ===============================================================
-``DIR``                                a saved PromptEmbedder folder (``PromptEmbedder.from_pretrained``)
+``DIR``                                a saved PromptEmbedder, LoRA or prompt-tuning folder
+                                       (``promptembedder.baselines.load_pretrained``)
 ``baseline:NAME:mean|last``            the frozen Embedding LLM alone, no prompt, that pooling
 ``instruct:NAME[:mean|last]``          the same with the instruction as plain text in front of each query
                                        (``"Instruct: {instruction}\\nQuery: "``, in the soft prompt's slot
@@ -22,7 +23,7 @@ from typing import Any
 import numpy as np
 
 SPEC_FORMS = (
-    "DIR (a saved PromptEmbedder folder)",
+    "DIR (a saved PromptEmbedder, LoRA or prompt-tuning folder)",
     "baseline:NAME:mean | baseline:NAME:last (frozen Embedding LLM, no prompt)",
     "instruct:NAME[:mean|last] (instruction as plain text in front of queries)",
     "minilm (all-MiniLM-L6-v2 sentence embedder)",
@@ -215,6 +216,9 @@ class PromptEmbedderEncoder:
 
     def document_fingerprint(self) -> str | None:
         """Set only when documents are plain (then they are the frozen backbone's own embeddings)."""
+        own = getattr(self.model, "document_fingerprint", None)
+        if callable(own):  # a baseline knows what its documents depend on
+            return own()
         config, embedding = getattr(self.model, "config", None), getattr(self.model, "embedding", None)
         if config is None or embedding is None or str(getattr(config.document_prompt, "value", "")) != "plain":
             return None
@@ -271,5 +275,7 @@ def load_encoder(spec: str, *, seed: int = 0, device: str | None = None) -> Any:
             prompting_model=args["prompting"], embedding_model=args["embedding"], seed=seed, device=device
         )
         return PromptEmbedderEncoder(model, f"untrained:{args['prompting']}->{args['embedding']}")
-    model = PromptEmbedder.from_pretrained(args["path"])
+    from promptembedder.baselines import load_pretrained
+
+    model = load_pretrained(args["path"], device=device)  # a saved PromptEmbedder, or a LoRA / prompt-tuning one
     return PromptEmbedderEncoder(model, Path(args["path"]).name or args["path"])

@@ -42,6 +42,26 @@ class TransferInit(str, Enum):
     """The trained W followed by a least-squares map from the old backbone's input space to the new one's."""
 
 
+class Method(str, Enum):
+    """What trains: PromptEmbedder, or one of the baselines it is measured against (same trainer and data)."""
+
+    PROMPTEMBEDDER = "promptembedder"
+    """The Prompting LLM and W; the Embedding LLM frozen."""
+    LORA = "lora"
+    """LoRA adapters on the Embedding LLM (settings in ``lora``); queries read the instruction as text."""
+    PROMPT_TUNING = "prompt-tuning"
+    """K learned input vectors per training instruction in front of the frozen Embedding LLM's text."""
+
+
+class CompileMode(str, Enum):
+    NONE = "none"
+    DEFAULT = "default"
+    """torch.compile with inductor's default mode: fused kernels, fewer launches."""
+    REDUCE_OVERHEAD = "reduce-overhead"
+    """torch.compile with CUDA graphs: one launch per graph where shapes repeat (GPU)."""
+    MAX_AUTOTUNE_NO_CUDAGRAPHS = "max-autotune-no-cudagraphs"
+
+
 class ConfigError(ValueError):
     """A training config that names an unknown key or holds an impossible value."""
 
@@ -99,7 +119,40 @@ class TransferConfig:
 
 
 @dataclass
+class SpeedConfig:
+    """Options that change how fast a step runs, never what it computes (beyond float rounding)."""
+
+    kv_cache: bool = field(
+        default=True,
+        metadata={
+            "help": "The Prompting LLM keeps keys/values (with their graph) through its K generation steps "
+            "instead of re-reading the instruction each step. Off under gradient checkpointing."
+        },
+    )
+    pad_instructions_to: int = field(
+        default=0,
+        metadata={"help": "Left-pad instructions to a multiple of this many tokens (fixed shapes for compile; 0: no)."},
+    )
+    compile: CompileMode = field(
+        default=CompileMode.NONE,
+        metadata={"help": "torch.compile the Prompting LLM's generation and the Embedding LLM's forward."},
+    )
+    compile_backend: str = field(default="inductor", metadata={"help": "torch.compile backend."})
+    precompute_documents: bool = field(
+        default=False,
+        metadata={
+            "help": "With plain cached documents: embed every document the run will draw once, in large "
+            "length-sorted batches, before the first step (what later epochs get from the cache anyway)."
+        },
+    )
+    fused_optimizer: bool = field(default=False, metadata={"help": "AdamW(fused=True): one kernel per step."})
+
+
+@dataclass
 class TrainConfig:
+    method: Method = field(
+        default=Method.PROMPTEMBEDDER, metadata={"help": "promptembedder, or a baseline: lora, prompt-tuning."}
+    )
     model: PromptEmbedderConfig = field(default_factory=PromptEmbedderConfig)
     data: DataConfig = field(default_factory=DataConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
@@ -107,6 +160,7 @@ class TrainConfig:
         default=PromptingTraining.FULL, metadata={"help": "full or lora: how the Prompting LLM trains."}
     )
     lora: LoraConfig = field(default_factory=LoraConfig)
+    speed: SpeedConfig = field(default_factory=SpeedConfig)
     transfer: TransferConfig = field(default_factory=TransferConfig)
     batch_size: int = field(default=16, metadata={"help": "Global batch (queries per step, all processes)."})
     loss_temperature: float = field(default=0.02, metadata={"help": "InfoNCE temperature."})
@@ -138,6 +192,10 @@ class TrainConfig:
             raise ConfigError("data.hard_negatives and data.dev_per_task must be >= 0")
         if self.optim.lr <= 0 or self.optim.alignment_lr < 0 or self.optim.warmup_steps < 0:
             raise ConfigError("optim.lr must be > 0, optim.alignment_lr and optim.warmup_steps >= 0")
+        if self.speed.pad_instructions_to < 0:
+            raise ConfigError(f"speed.pad_instructions_to must be >= 0, got {self.speed.pad_instructions_to}")
+        if self.transfer.source and self.method is not Method.PROMPTEMBEDDER:
+            raise ConfigError("transfer.source trains a new W for a PromptEmbedder: method must be 'promptembedder'")
         if self.transfer.source and self.prompting_training is not PromptingTraining.FULL:
             raise ConfigError("transfer.source freezes the Prompting LLM, so prompting_training must stay 'full'")
         if self.transfer.source and self.optim.alignment_lr <= 0:
@@ -267,9 +325,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
         if not path.is_file() and str(path) in packaged_configs():
             path = CONFIGS_DIR / f"{path}.yaml"
         if not path.is_file():
-            raise ConfigError(
-                f"config file {path} does not exist (packaged configs: {', '.join(packaged_configs())})"
-            )
+            raise ConfigError(f"config file {path} does not exist (packaged configs: {', '.join(packaged_configs())})")
         try:
             data = yaml.safe_load(path.read_text()) or {}
         except yaml.YAMLError as err:

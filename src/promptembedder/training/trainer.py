@@ -15,6 +15,7 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -37,6 +38,7 @@ from promptembedder.training.checkpoint import (
 from promptembedder.training.config import (
     RESUMABLE_KEYS,
     ConfigError,
+    Method,
     Precision,
     PromptingTraining,
     TrainConfig,
@@ -45,6 +47,7 @@ from promptembedder.training.config import (
 )
 from promptembedder.training.loss import InfoNCELoss, grad_cache_backward
 from promptembedder.training.sampler import TaskBatch, TaskBatchSampler
+from promptembedder.training.speed import apply_speed_options
 
 logger = logging.getLogger(__name__)
 
@@ -85,7 +88,10 @@ def _text_key(text: str) -> str:
 class Trainer:
     """Runs one training job described by a :class:`TrainConfig`; ``run(resume=...)`` returns the model folder."""
 
-    def __init__(self, config: TrainConfig, accelerator: Accelerator | None = None) -> None:
+    def __init__(
+        self, config: TrainConfig, accelerator: Accelerator | None = None, on_step: Callable[..., None] | None = None
+    ) -> None:
+        """``on_step(step=, model=, batch=, record=)`` is called after every optimiser step (benchmarks, probes)."""
         if config.transfer.source:  # checked (source, output folder) and given the source's prompting settings
             from promptembedder.transfer import prepare_transfer_config
 
@@ -97,6 +103,9 @@ class Trainer:
         self.loss_fn = InfoNCELoss(config.loss_temperature)
         self.doc_cache: dict[str, torch.Tensor] = {}
         self.history: list[dict] = []
+        self.on_step = on_step
+        self.precompute_s: float | None = None
+        self.instructions: list[str] = []  # of the training data; prompt tuning learns one prompt for each
         self._stop_requested = False
 
     # ---------------------------------------------------------------- set-up
@@ -105,20 +114,29 @@ class Trainer:
         if c.transfer.source:  # the trained Prompting LLM frozen, a new W for a new Embedding LLM
             from promptembedder.transfer import build_transfer_model
 
-            return build_transfer_model(c, device=self.accelerator.device)
-        model = PromptEmbedder.from_config(c.model, device=self.accelerator.device, seed=c.seed)
-        if c.prompting_training is PromptingTraining.LORA:
-            from peft import LoraConfig, get_peft_model
+            model = build_transfer_model(c, device=self.accelerator.device)
+        elif c.method is not Method.PROMPTEMBEDDER:  # a baseline, driven through the same interface
+            from promptembedder.baselines import build_baseline
 
-            lora = LoraConfig(
-                r=c.lora.r, lora_alpha=c.lora.alpha, lora_dropout=c.lora.dropout, target_modules=c.lora.target_modules
-            )
-            model.prompting.model = get_peft_model(model.prompting.model, lora)
-        if c.gradient_checkpointing:
-            model.prompting.model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+            model = build_baseline(c, instructions=self.instructions, device=self.accelerator.device)
+        else:
+            model = PromptEmbedder.from_config(c.model, device=self.accelerator.device, seed=c.seed)
+            if c.prompting_training is PromptingTraining.LORA:
+                from peft import LoraConfig, get_peft_model
+
+                lora = LoraConfig(
+                    r=c.lora.r,
+                    lora_alpha=c.lora.alpha,
+                    lora_dropout=c.lora.dropout,
+                    target_modules=c.lora.target_modules,
+                )
+                model.prompting.model = get_peft_model(model.prompting.model, lora)
+        apply_speed_options(model, c)  # and gradient checkpointing
         return model
 
     def trainable_parameters(self, model: PromptEmbedder) -> dict[str, torch.nn.Parameter]:
+        if self.config.method is not Method.PROMPTEMBEDDER:
+            return model.trainable_parameters()
         named = {f"prompting.{n}": p for n, p in model.prompting.named_parameters() if p.requires_grad}
         named.update({f"alignment.{n}": p for n, p in model.alignment.named_parameters()})
         assert not any(p.requires_grad for p in model.embedding.parameters()), "the Embedding LLM must stay frozen"
@@ -138,6 +156,34 @@ class Trainer:
                 vectors = model.embed_documents([t for _, t in missing], max_length=max_len).float().cpu()
                 self.doc_cache.update({k: v for (k, _), v in zip(missing, vectors, strict=True)})
             return torch.stack([self.doc_cache[k] for k in keys]).to(self.accelerator.device)
+
+    @torch.no_grad()
+    def precompute_documents(self, model, sampler: TaskBatchSampler, steps: int, batch_size: int = 32) -> None:
+        """Fill the document cache with every document of the next ``steps`` batches (a copy of the sampler
+        draws them), embedded longest first in large batches; exact, the backbone is frozen."""
+        if model.prompts_documents or not self.config.document_cache:
+            return
+        tic = time.perf_counter()
+        ahead = TaskBatchSampler(sampler.tasks, sampler.batch_size, seed=sampler.seed)
+        ahead.probabilities = sampler.probabilities
+        ahead.load_state_dict(sampler.state_dict())
+        n_neg = self.config.data.hard_negatives
+        texts: dict[str, str] = {}
+        for _ in range(steps):
+            for ex in ahead.next_batch().examples:
+                for text in [ex.positive, *ex.negatives[:n_neg]]:
+                    texts.setdefault(_text_key(text), text)
+        todo = sorted(((k, t) for k, t in texts.items() if k not in self.doc_cache), key=lambda kt: -len(kt[1]))
+        was_training = model.training
+        model.eval()
+        max_len = self.config.data.max_document_length
+        for i in tqdm(range(0, len(todo), batch_size), desc="documents", disable=not self.accelerator.is_main_process):
+            chunk = todo[i : i + batch_size]
+            vectors = model.embed_documents([t for _, t in chunk], max_length=max_len).float().cpu()
+            self.doc_cache.update({k: v for (k, _), v in zip(chunk, vectors, strict=True)})
+        model.train(was_training)
+        self.precompute_s = time.perf_counter() - tic
+        logger.info("precomputed %d document embeddings in %.1f s", len(todo), self.precompute_s)
 
     def _gather(self, tensor: torch.Tensor) -> torch.Tensor:
         if self.accelerator.num_processes == 1:
@@ -222,6 +268,7 @@ class Trainer:
         if c.batch_size % acc.num_processes:
             raise ConfigError(f"batch_size={c.batch_size} is not divisible by {acc.num_processes} processes")
         train, dev = load_training_data(c)
+        self.instructions = sorted({ex.instruction for examples in train.values() for ex in examples})
         sampler = TaskBatchSampler(train, c.batch_size, seed=c.seed, alpha=c.data.mixing_alpha)
         if sampler.skipped:
             logger.warning("tasks with fewer examples than batch_size are skipped: %s", sampler.skipped)
@@ -229,11 +276,12 @@ class Trainer:
         model = self._build_model()
         params = self.trainable_parameters(model)
         groups = [
-            {"params": [p for n, p in params.items() if n.startswith("prompting.")], "lr": c.optim.lr},
+            {"params": [p for n, p in params.items() if not n.startswith("alignment.")], "lr": c.optim.lr},
             {"params": [p for n, p in params.items() if n.startswith("alignment.")], "lr": c.optim.alignment_lr},
         ]
         groups = [g for g in groups if g["params"]]  # a transfer trains W only: no Prompting LLM group
-        optimizer = torch.optim.AdamW(groups, weight_decay=c.optim.weight_decay)
+        fused = True if c.speed.fused_optimizer else None
+        optimizer = torch.optim.AdamW(groups, weight_decay=c.optim.weight_decay, fused=fused)
         scheduler = get_scheduler(
             c.optim.decay.value, optimizer, num_warmup_steps=c.optim.warmup_steps, num_training_steps=c.steps
         )
@@ -250,6 +298,8 @@ class Trainer:
         writer = self._tensorboard()
 
         model.train()
+        if c.speed.precompute_documents and start < c.steps:
+            self.precompute_documents(model, sampler, c.steps - start)
         bar = tqdm(total=c.steps, initial=start, desc="training", unit="step", disable=not acc.is_local_main_process)
         tic, done_since = time.perf_counter(), 0
         completed = start
@@ -258,6 +308,7 @@ class Trainer:
         previous_handler = self._catch_ctrl_c()
         try:
             for step in range(start + 1, c.steps + 1):
+                step_tic = time.perf_counter()
                 batch = sampler.next_batch()
                 loss = self._step(ddp_model, model, batch)
                 if c.optim.max_grad_norm > 0:
@@ -268,7 +319,10 @@ class Trainer:
                 completed, done_since = step, done_since + 1
                 snapshot = {"sampler": sampler.state_dict(), "rng": rng_state()}
                 record = {"step": step, "loss": loss, "lr": scheduler.get_last_lr()[0], "task": batch.task}
+                record["step_s"] = time.perf_counter() - step_tic
                 self.history.append(record)
+                if self.on_step is not None:
+                    self.on_step(step=step, model=model, batch=batch, record=record)
                 elapsed = time.perf_counter() - tic
                 bar.set_postfix(loss=f"{loss:.4f}", task=batch.task[:18], steps_s=f"{done_since / elapsed:.2f}")
                 bar.update()
@@ -403,7 +457,8 @@ class Trainer:
         acc.wait_for_everyone()
         final = self.output / "model"
         if acc.is_main_process:
-            if self.config.prompting_training is PromptingTraining.LORA:
+            c = self.config
+            if c.method is Method.PROMPTEMBEDDER and c.prompting_training is PromptingTraining.LORA:
                 model.prompting.model = model.prompting.model.merge_and_unload()
             model.eval()
             model.save_pretrained(final)

@@ -1,0 +1,127 @@
+"""LoRA baseline: low-rank adapters (peft) on every linear layer of the Embedding LLM itself.
+
+This is how LoRA-tuned LLM embedders are trained: queries read the instruction as plain text in front
+(``"Instruct: {instruction}\\nQuery: {text}"``, the template of the ``instruct:`` evaluation baseline),
+documents are plain text, and both sides carry gradients, because the adapters change the backbone that
+embeds the documents too. Nothing is cached and nothing is frozen but the base weights.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from promptembedder.baselines.common import (
+    BaselineEmbedder,
+    check_backbone,
+    embedding_from_config,
+    read_baseline_metadata,
+)
+from promptembedder.config import PromptEmbedderConfig
+from promptembedder.embedding import EmbeddingLLM
+from promptembedder.evaluation.baselines import INSTRUCTION_TEMPLATE
+
+ADAPTER_DIR = "adapter"
+
+
+class LoRAEmbedder(BaselineEmbedder):
+    """The Embedding LLM with LoRA adapters (r, alpha, dropout, target modules as given).
+
+    Example::
+
+        model = LoRAEmbedder.from_config(PromptEmbedderConfig(embedding_model="gemma3-270m"), r=16)
+        vectors = model.encode(["a query"], instruction="Retrieve the definition of the word")
+    """
+
+    method = "lora"
+
+    def __init__(
+        self,
+        config: PromptEmbedderConfig,
+        embedding: EmbeddingLLM,
+        *,
+        r: int = 16,
+        alpha: int = 32,
+        dropout: float = 0.0,
+        target_modules: str | list[str] = "all-linear",
+        adapter_path: str | os.PathLike | None = None,
+    ) -> None:
+        from peft import LoraConfig, PeftModel, get_peft_model
+
+        super().__init__(config, embedding)
+        self.lora = {"r": r, "alpha": alpha, "dropout": dropout, "target_modules": target_modules}
+        if adapter_path is not None:
+            embedding.model = PeftModel.from_pretrained(embedding.model, str(adapter_path), is_trainable=True)
+        else:
+            lora = LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=target_modules)
+            embedding.model = get_peft_model(embedding.model, lora)
+        self._template_tokens: dict[str, int] = {}
+
+    @classmethod
+    def from_config(
+        cls,
+        config: PromptEmbedderConfig,
+        *,
+        device: str | torch.device | None = None,
+        dtype: torch.dtype | None = None,
+        seed: int | None = 0,
+        **lora: Any,
+    ) -> LoRAEmbedder:
+        if seed is not None:
+            torch.manual_seed(seed)  # LoRA's A matrices start random
+        return cls(config, embedding_from_config(config, device=device, dtype=dtype), **lora)
+
+    def settings(self) -> dict[str, Any]:
+        return {"lora": dict(self.lora), "template": INSTRUCTION_TEMPLATE}
+
+    @property
+    def prompts_documents(self) -> bool:
+        return True  # the adapters change the document side too: documents are embedded with gradients
+
+    def _query_texts(self, texts: list[str], instruction: str) -> tuple[list[str], int]:
+        """Templated queries and the template's token count (kept out of the text's length budget)."""
+        if instruction not in self._template_tokens:
+            head = INSTRUCTION_TEMPLATE.format(instruction=instruction, text="")
+            ids = self.embedding.tokenizer(head, add_special_tokens=False)["input_ids"]
+            self._template_tokens[instruction] = len(ids)
+        texts = [INSTRUCTION_TEMPLATE.format(instruction=instruction, text=t) for t in texts]
+        return texts, self._template_tokens[instruction]
+
+    def forward(
+        self, texts: list[str], instruction: str | None = None, *, use_cache: bool = True, max_length: int | None = None
+    ):
+        """Query embeddings (B, d); with an instruction the queries read it as text in front."""
+        if instruction is None:
+            return self.embedding(texts, max_length=max_length)
+        texts, extra = self._query_texts(texts, instruction)
+        # The instruction comes on top of the query's length budget: the text is cut as a PromptEmbedder's is.
+        return self.embedding(texts, max_length=None if max_length is None else max_length + extra)
+
+    def embed_documents(self, texts: list[str], instruction: str | None = None, max_length: int | None = None):
+        return self.embedding(texts, max_length=max_length)
+
+    def _save_weights(self, folder: Path) -> None:
+        self.embedding.model.save_pretrained(str(folder / ADAPTER_DIR))
+
+    @classmethod
+    def load_pretrained(
+        cls,
+        path: str | os.PathLike,
+        *,
+        embedding_model: str | None = None,
+        device: str | torch.device | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> LoRAEmbedder:
+        folder = Path(path)
+        meta = read_baseline_metadata(folder)
+        config = PromptEmbedderConfig.from_dict(meta["config"])
+        if embedding_model:
+            config.embedding_model = embedding_model
+        device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        embedding = embedding_from_config(config, device=device, dtype=dtype)
+        check_backbone(meta, embedding, folder)
+        lora = meta["settings"]["lora"]
+        return cls(config, embedding, adapter_path=folder / ADAPTER_DIR, **lora).eval()
