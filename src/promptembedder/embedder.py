@@ -103,7 +103,8 @@ class PromptEmbedder(nn.Module):
         self.prompting = prompting
         self.alignment = alignment
         self.embedding = embedding
-        self._prompt_cache: dict = {}
+        self._prompt_cache: dict[str, Tensor] = {}
+        self._prompt_cache_version: tuple | None = None  # the weights' versions the cached prompts were made with
         self._embedding_fingerprint: str | None = None
         self._fingerprint: tuple[tuple, str] | None = None
 
@@ -205,9 +206,9 @@ class PromptEmbedder(nn.Module):
         """Aligned soft prompt: (K, d_e) for instruction conditioning, else (B, K, d_e)."""
         if self.config.conditioning is Conditioning.INSTRUCTION:
             cacheable = use_cache and not self.training and not torch.is_grad_enabled()
-            if cacheable and self._prompt_cache.get("__weights__") != self._weights_version():
+            if cacheable and self._prompt_cache_version != self._weights_version():
                 self._prompt_cache.clear()
-                self._prompt_cache["__weights__"] = self._weights_version()
+                self._prompt_cache_version = self._weights_version()
             if cacheable and instruction in self._prompt_cache:
                 soft = self._prompt_cache[instruction]
             else:
