@@ -37,6 +37,10 @@ from promptembedder.transfer.cli import prompts_app, transfer_command  # noqa: E
 app.command("transfer")(transfer_command)
 app.add_typer(prompts_app, name="prompts")
 
+from promptembedder.bench.cli import bench_command  # noqa: E402
+
+app.command("bench")(bench_command)
+
 
 def main() -> None:
     app()

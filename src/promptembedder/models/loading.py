@@ -13,6 +13,20 @@ from transformers import (
 
 from promptembedder.models.registry import resolve
 
+RANDOM_PREFIX = "random:"
+"""``random:FOLDER``: the architecture in FOLDER/config.json with freshly initialised weights (and FOLDER's
+tokenizer). Speed and memory depend on shapes only, so real-size models can be measured without weights."""
+
+
+def _random_weights(name: str, auto_class, dtype: torch.dtype | None, device) -> PreTrainedModel:
+    from transformers import AutoConfig
+
+    config = AutoConfig.from_pretrained(name[len(RANDOM_PREFIX) :])
+    # Built directly on the target device: initialising 7B parameters there takes a second, on a CPU minutes.
+    with torch.device(device or "cpu"):
+        model = auto_class.from_config(config, dtype=dtype or default_dtype(device))
+    return model.eval()
+
 
 def default_dtype(device: torch.device | str | None) -> torch.dtype:
     """bf16 on accelerators, fp32 on the CPU (where bf16 matmuls are slow and imprecise)."""
@@ -20,7 +34,14 @@ def default_dtype(device: torch.device | str | None) -> torch.dtype:
 
 
 def load_tokenizer(name_or_path: str, *, allow_install: bool = True) -> PreTrainedTokenizerBase:
-    tokenizer = AutoTokenizer.from_pretrained(resolve(name_or_path, allow_install=allow_install))
+    if name_or_path.startswith(RANDOM_PREFIX):
+        # The folder's tokenizer.json as is: AutoTokenizer would pick the architecture's own tokenizer class
+        # (from config.json), which rebuilds its pipeline and may not read a stand-in tokenizer.
+        from transformers import PreTrainedTokenizerFast
+
+        tokenizer = PreTrainedTokenizerFast.from_pretrained(name_or_path[len(RANDOM_PREFIX) :])
+    else:
+        tokenizer = AutoTokenizer.from_pretrained(resolve(name_or_path, allow_install=allow_install))
     if tokenizer.pad_token_id is None:
         # Padding is masked out everywhere, so any real token id will do.
         tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
@@ -31,6 +52,8 @@ def load_causal_lm(
     name_or_path: str, *, dtype: torch.dtype | None = None, device: str | torch.device | None = None
 ) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
     """A language model with its head: the Prompting LLM needs next-token logits."""
+    if name_or_path.startswith(RANDOM_PREFIX):
+        return _random_weights(name_or_path, AutoModelForCausalLM, dtype, device), load_tokenizer(name_or_path)
     location = resolve(name_or_path)
     model = AutoModelForCausalLM.from_pretrained(location, dtype=dtype or default_dtype(device))
     return model.to(device or "cpu"), load_tokenizer(name_or_path)
@@ -40,6 +63,8 @@ def load_base_model(
     name_or_path: str, *, dtype: torch.dtype | None = None, device: str | torch.device | None = None
 ) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
     """The transformer without its head: the Embedding LLM only needs hidden states."""
+    if name_or_path.startswith(RANDOM_PREFIX):
+        return _random_weights(name_or_path, AutoModel, dtype, device), load_tokenizer(name_or_path)
     location = resolve(name_or_path)
     model = AutoModel.from_pretrained(location, dtype=dtype or default_dtype(device))
     return model.to(device or "cpu"), load_tokenizer(name_or_path)

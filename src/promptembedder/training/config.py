@@ -135,7 +135,11 @@ class SpeedConfig:
     )
     compile: CompileMode = field(
         default=CompileMode.NONE,
-        metadata={"help": "torch.compile the Prompting LLM's generation and the Embedding LLM's forward."},
+        metadata={"help": "torch.compile the Prompting LLM's K-step generation (launch-bound: batch 1 per task)."},
+    )
+    compile_backbone: bool = field(
+        default=False,
+        metadata={"help": "Compile the Embedding LLM's transformer too (its shapes follow text lengths: recompiles)."},
     )
     compile_backend: str = field(default="inductor", metadata={"help": "torch.compile backend."})
     precompute_documents: bool = field(

@@ -30,10 +30,10 @@ def apply_speed_options(model, config: TrainConfig) -> None:
         model.embedding.enable_gradient_checkpointing()
     if speed.compile is not CompileMode.NONE:
         mode = None if speed.compile is CompileMode.DEFAULT else speed.compile.value
+        if speed.compile_backend != "inductor":
+            mode = None  # modes are inductor's; other backends (cudagraphs, aot_eager) take none
         if isinstance(prompting, PromptingLLM):
             prompting.compile_generation(mode=mode, backend=speed.compile_backend)
-        # The backbone's transformer only: tokenisation, layout and pooling stay eager (they are cheap).
-        model.embedding.model.compile(mode=mode, backend=speed.compile_backend)
-        logger.info(
-            "torch.compile (mode=%s, backend=%s) on the generation and the backbone", mode, speed.compile_backend
-        )
+        if speed.compile_backbone:  # the transformer only: tokenisation, layout and pooling stay eager
+            model.embedding.model.compile(mode=mode, backend=speed.compile_backend)
+        logger.info("torch.compile mode=%s backend=%s backbone=%s", mode, speed.compile_backend, speed.compile_backbone)
