@@ -59,7 +59,9 @@ def profile_training_step(
     optimizer = torch.optim.AdamW(list(params.values()), lr=config.optim.lr)
     ddp_model, optimizer = acc.prepare(model, optimizer)
     model.train()
-    if config.speed.precompute_documents:  # as the run itself would: the cache filled before the first step
+    if getattr(
+        getattr(config, "speed", None), "precompute_documents", False
+    ):  # as the run itself would: the cache filled before the first step
         trainer.precompute_documents(model, sampler, warmup + steps)
     # Label the phases without touching the library code: wrap the callables a step goes through.
     prompting = getattr(model, "prompting", None)
