@@ -26,6 +26,9 @@ def bench_command(
     eval_limit: int = typer.Option(32, "--eval-limit", min=1, help="At most this many queries/samples per task."),
     eval_max_corpus: int = typer.Option(64, "--eval-max-corpus", min=1, help="Retrieval corpus cap."),
     eval_max_chars: int = typer.Option(256, "--eval-max-chars", min=1, help="Cut eval texts to about this length."),
+    eval_data: Path = typer.Option(
+        None, "--eval-data", help="Data folder with eval/*.jsonl (default: the in-repo sample, as the training data)."
+    ),
     threads: int = typer.Option(
         None, "--threads", min=1, help="torch threads per variant (1 avoids OpenMP stalls on a busy shared CPU)."
     ),
@@ -38,6 +41,7 @@ def bench_command(
     """Train each variant with the same trainer, data, steps, batch and lengths; table and plots vs LoRA."""
     from promptembedder.bench.runner import CPU_DEFAULTS, QualitySettings, run_bench
     from promptembedder.bench.variants import parse_variants
+    from promptembedder.data import sample_dir
     from promptembedder.training.config import ConfigError, apply_overrides, config_from_dict, load_config
 
     try:
@@ -61,6 +65,7 @@ def bench_command(
             max_corpus=eval_max_corpus,
             max_chars=eval_max_chars,
             cache_dir=str(out.parent / f"{out.stem}-embeddings"),
+            data_dir=str(eval_data or sample_dir()),
         )
     command = "promptembedder bench " + " ".join(shlex.quote(a) for a in sys.argv[2:])
     results = run_bench(
