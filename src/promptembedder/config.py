@@ -70,7 +70,7 @@ class PromptEmbedderConfig:
     document_prompt: DocumentPrompt = _enum_field(
         DocumentPrompt, DocumentPrompt.PLAIN, "Whether documents get the soft prompt."
     )
-    pooling: Pooling = _enum_field(Pooling, Pooling.LAST, "How the Embedding LLM's states become one vector.")
+    pooling: Pooling = _enum_field(Pooling, Pooling.MEAN, "How the Embedding LLM's states become one vector.")
     normalize: bool = field(default=True, metadata={"help": "L2-normalise embeddings."})
     alignment_init: AlignmentInit = _enum_field(AlignmentInit, AlignmentInit.VOCAB, "How W starts.")
     alignment_bias: bool = field(default=True, metadata={"help": "Give the alignment map a bias (affine map)."})

@@ -38,7 +38,7 @@ class EmbeddingLLM(nn.Module):
         self,
         model: PreTrainedModel,
         tokenizer: PreTrainedTokenizerBase,
-        pooling: Pooling | str = Pooling.LAST,
+        pooling: Pooling | str = Pooling.MEAN,
         normalize: bool = True,
         max_length: int = 512,
         name: str | None = None,
