@@ -55,6 +55,60 @@ def test_fixed_width_instruction_padding_changes_nothing():
     assert_same(prompts_and_grads(prompting()), prompts_and_grads(model))
 
 
+def causal_lm(kind: str):
+    from transformers import Gemma3ForCausalLM, Gemma3TextConfig, LlamaConfig, LlamaForCausalLM
+
+    from tiny import VOCAB
+
+    torch.manual_seed(0)
+    common = dict(vocab_size=VOCAB, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4)
+    if kind == "untied":
+        return LlamaForCausalLM(LlamaConfig(hidden_size=32, num_key_value_heads=2, tie_word_embeddings=False, **common))
+    if kind == "qwen2":  # biases on q, k, v
+        from transformers import Qwen2Config, Qwen2ForCausalLM
+
+        return Qwen2ForCausalLM(Qwen2Config(hidden_size=32, num_key_value_heads=2, tie_word_embeddings=True, **common))
+    if kind == "gemma":  # input embeddings scaled by sqrt(width): the relaxation's matrix is not the head's
+        config = Gemma3TextConfig(hidden_size=32, num_key_value_heads=2, head_dim=8, sliding_window=16, **common)
+        return Gemma3ForCausalLM(config)
+    return tiny_prompting_lm()
+
+
+@pytest.mark.parametrize("kind", ["tied", "untied", "qwen2", "gemma"])
+@pytest.mark.parametrize("relaxation", list(Relaxation))
+@pytest.mark.parametrize("kv_cache", [False, True])
+def test_factored_vocabulary_gradients_are_the_same_gradients(kind, relaxation, kv_cache):
+    def run(factored: bool):
+        model = PromptingLLM(causal_lm(kind), make_tokenizer("plain", "left"), 4, relaxation, 0.7, kv_cache=kv_cache)
+        model.factored_vocab_grad = factored
+        return prompts_and_grads(model.train()), model
+
+    plain, _ = run(False)
+    factored, model = run(True)
+    assert model._plain_head  # the factored path was taken
+    assert_same(plain, factored)
+
+
+def test_factored_gradients_under_checkpointing_leave_the_layers_alone():
+    def run(factored: bool):
+        model = prompting(factored_vocab_grad=factored)
+        enable_checkpointing(model.model)
+        return prompts_and_grads(model)
+
+    assert_same(run(False), run(True))
+    model = prompting(factored_vocab_grad=True)
+    prompts_and_grads(model)
+    assert all("forward" not in vars(m) for m in model.model.modules())  # every patched layer restored
+
+
+def test_factored_gradients_step_aside_for_a_frozen_vocabulary_and_in_eval():
+    model = prompting(factored_vocab_grad=True)
+    model.model.get_input_embeddings().weight.requires_grad_(False)
+    assert model._factored_step(*model._left_padded(INSTRUCTIONS), []) is None
+    model = prompting(factored_vocab_grad=True).eval()
+    assert model._factored_step(*model._left_padded(INSTRUCTIONS), []) is None
+
+
 def test_compiled_generation_gives_the_same_soft_prompts_and_gradients():
     model = prompting(kv_cache=False, pad_to_multiple_of=16)
     model.compile_generation(backend="aot_eager")  # traced by dynamo and AOT autograd, no code generation

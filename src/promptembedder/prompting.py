@@ -11,6 +11,8 @@ contrastive loss downstream trains the Prompting LLM through all K steps.
 
 from __future__ import annotations
 
+import functools
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -42,6 +44,79 @@ def relax(logits: Tensor, relaxation: Relaxation, temperature: float, training: 
     return soft
 
 
+class _FactoredGrads:
+    """Gradient factors of the Prompting LLM's weights over the K generation steps, written out once.
+
+    Each generation step touches every weight with one row per prompt (after the first step, which reads
+    the instruction): the (V, d) head makes logits h @ W^T, the relaxation makes p @ E, every linear layer
+    x @ W^T. Autograd would materialise a dense gradient (an outer product) per step and use and add them
+    up: K full-size matrices per weight, 2K for the vocabulary-sized ones. Here each use only records its
+    two thin factors, and one GEMM over all of them writes each weight's gradient once. Same sum, fewer
+    and larger operations (and K times fewer kernel launches for the weight gradients on a GPU).
+    """
+
+    def __init__(self, weights: list[Tensor]) -> None:
+        self.weights = weights
+        self.factors: list[list[tuple[Tensor, Tensor]]] = [[] for _ in weights]
+
+    def add(self, index: int, left: Tensor, right: Tensor) -> None:
+        self.factors[index].append((left, right))  # contributes left^T @ right, (n <= V, d)
+
+    def materialize(self, index: int) -> Tensor | None:
+        parts, self.factors[index] = self.factors[index], []
+        if not parts:
+            return None
+        weight = self.weights[index]
+        left = torch.cat([a.reshape(-1, a.shape[-1]) for a, _ in parts]).to(weight.dtype)
+        right = torch.cat([b.reshape(-1, b.shape[-1]) for _, b in parts]).to(weight.dtype)
+        grad = left.T @ right
+        if grad.shape[0] < weight.shape[0]:  # the relaxation used only the first n rows
+            grad = F.pad(grad, (0, 0, 0, weight.shape[0] - grad.shape[0]))
+        return grad
+
+
+class _Anchor(torch.autograd.Function):
+    """Links the vocabulary matrices to every factored use through one scalar; its backward runs after all
+    of them (autograd waits for every consumer of the scalar) and returns the gradients, written once."""
+
+    @staticmethod
+    def forward(ctx, store: _FactoredGrads, *weights: Tensor) -> Tensor:
+        ctx.store = store
+        return weights[0].new_zeros(())
+
+    @staticmethod
+    def backward(ctx, _grad: Tensor):
+        return (None, *(ctx.store.materialize(i) for i in range(len(ctx.store.weights))))
+
+
+class _FactoredMatmul(torch.autograd.Function):
+    """``x @ weight.T`` (head) or ``x @ weight`` (relaxation) whose weight gradient is left to the anchor."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, weight: Tensor, anchor: Tensor, store: _FactoredGrads, index: int, head: bool):
+        ctx.save_for_backward(x, weight)
+        ctx.store, ctx.index, ctx.head = store, index, head
+        return x @ weight.T if head else x @ weight
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        x, weight = ctx.saved_tensors
+        grad = grad.to(weight.dtype)
+        if ctx.head:  # logits (B, V) = x (B, d) @ W^T: dW = grad^T @ x
+            ctx.store.add(ctx.index, grad, x)
+            grad_x = grad @ weight
+        else:  # soft (B, d) = x (B, n) @ E[:n]: dE[:n] = x^T @ grad
+            ctx.store.add(ctx.index, x, grad)
+            grad_x = grad @ weight.T
+        return grad_x, None, torch.zeros((), dtype=grad.dtype, device=grad.device), None, None, None
+
+
+def _factored_linear(module: nn.Linear, anchor: Tensor, store: _FactoredGrads, index: int, x: Tensor) -> Tensor:
+    """nn.Linear's forward with its weight gradient left to the anchor (one GEMM for all K steps)."""
+    y = _FactoredMatmul.apply(x, module.weight.detach(), anchor, store, index, True)
+    return y if module.bias is None else y + module.bias
+
+
 class PromptingLLM(nn.Module):
     """Generates ``num_soft_tokens`` vectors of width ``hidden_size`` for each input text.
 
@@ -56,6 +131,8 @@ class PromptingLLM(nn.Module):
     while gradient checkpointing recomputes the layers, which cannot replay a cache. ``pad_to_multiple_of``
     left-pads the instructions to a fixed width (padding is masked out), so a compiled or CUDA-graphed
     generation sees one shape. :meth:`compile_generation` wraps the generation in ``torch.compile``.
+    ``factored_vocab_grad`` writes the gradients of the vocabulary-sized matrices once per call instead of
+    once per step and use (see :class:`_FactoredGrads`); eager mode only.
     """
 
     def __init__(
@@ -69,6 +146,7 @@ class PromptingLLM(nn.Module):
         *,
         kv_cache: bool = False,
         pad_to_multiple_of: int | None = None,
+        factored_vocab_grad: bool = False,
     ) -> None:
         super().__init__()
         self.model = model
@@ -79,7 +157,9 @@ class PromptingLLM(nn.Module):
         self.max_length = max_length
         self.kv_cache = kv_cache
         self.pad_to_multiple_of = pad_to_multiple_of
+        self.factored_vocab_grad = factored_vocab_grad
         self._compiled_generate = None
+        self._plain_head: bool | None = None  # checked once: may logits be computed as hidden @ W_head^T?
 
     @property
     def hidden_size(self) -> int:
@@ -118,6 +198,7 @@ class PromptingLLM(nn.Module):
         self, mode: str | None = None, backend: str = "inductor", dynamic: bool | None = None
     ) -> None:
         """torch.compile the K-step generation (tensors in, soft prompts out); tokenisation stays eager."""
+        self.factored_vocab_grad = False  # custom autograd with Python-side state: not for a traced graph
         self._compiled_generate = torch.compile(self.generate, mode=mode, backend=backend, dynamic=dynamic)
 
     def _checkpointing(self) -> bool:
@@ -128,18 +209,81 @@ class PromptingLLM(nn.Module):
 
     def generate(self, input_ids: Tensor, mask: Tensor) -> Tensor:
         """Soft prompts (B, K, hidden_size) from left-padded ids and their attention mask."""
-        if self.kv_cache and not self._checkpointing():
-            return self._generate_cached(input_ids, mask)
-        return self._generate_full(input_ids, mask)
+        patched: list[nn.Module] = []
+        step = self._factored_step(input_ids, mask, patched) or self._step
+        try:
+            if self.kv_cache and not self._checkpointing():
+                return self._generate_cached(input_ids, mask, step)
+            return self._generate_full(input_ids, mask, step)
+        finally:
+            for module in patched:  # the graph keeps what it needs; the modules go back to normal
+                del module.forward
 
-    def _next_soft_token(self, logits: Tensor, vocab: Tensor) -> Tensor:
-        logits = logits[:, -1].float()
+    def _step(self, vocab: Tensor, **inputs) -> tuple[Tensor, object]:
+        """One generation step: the next soft token (B, d) and the model's cache."""
+        out = self.model(logits_to_keep=1, **inputs)
+        logits = out.logits[:, -1].float()
         # A head may be padded past the embedding table; those ids never were real tokens.
         logits = logits[:, : vocab.shape[0]]
         weights = relax(logits, self.relaxation, self.temperature, self.training)
-        return weights.to(vocab.dtype) @ vocab[: logits.shape[-1]]
+        return weights.to(vocab.dtype) @ vocab[: logits.shape[-1]], getattr(out, _CACHE_KEY, None)
 
-    def _generate_full(self, input_ids: Tensor, mask: Tensor) -> Tensor:
+    def _head_is_plain(self, input_ids: Tensor, mask: Tensor) -> bool:
+        """Whether logits are exactly hidden @ W_head^T (no bias, scaling or soft-capping), checked once."""
+        if self._plain_head is None:
+            head = self.model.get_output_embeddings()
+            plain = isinstance(head, nn.Linear) and head.bias is None and hasattr(self.model, "get_decoder")
+            if plain:
+                devices = [self.device] if self.device.type == "cuda" else []
+                with torch.no_grad(), torch.random.fork_rng(devices=devices):  # leave the noise draws alone
+                    inputs = dict(input_ids=input_ids[:1], attention_mask=mask[:1])
+                    want = self.model(logits_to_keep=1, **inputs).logits[:, -1].float()
+                    hidden = self.model.get_decoder()(**inputs).last_hidden_state[:, -1]
+                    got = (hidden @ head.weight.T).float()
+                    plain = torch.allclose(got, want, rtol=1e-3, atol=1e-3 * float(want.abs().max()) + 1e-6)
+            self._plain_head = plain
+        return self._plain_head
+
+    def _factored_step(self, input_ids: Tensor, mask: Tensor, patched: list[nn.Module]):
+        """A step function whose weight gradients are written once per call (None: not possible).
+
+        The vocabulary matrices always; the decoder's linear layers too unless checkpointing (a recomputed
+        layer must record what the first pass recorded). ``patched`` receives the modules whose forward was
+        swapped for the duration of the generation.
+        """
+        if not (self.factored_vocab_grad and self.training and torch.is_grad_enabled()):
+            return None
+        vocab = vocabulary_embeddings(self.model)
+        head = self.model.get_output_embeddings()
+        if head is None or not (vocab.requires_grad or head.weight.requires_grad):
+            return None  # frozen vocabulary (LoRA): no gradient to write at all
+        if not self._head_is_plain(input_ids, mask):
+            return None
+        weights = [vocab] if head.weight is vocab else [vocab, head.weight]
+        head_index = len(weights) - 1
+        decoder = self.model.get_decoder()
+        linears = []
+        if not self._checkpointing():
+            # Exactly nn.Linear (an adapter's layer is a subclass with its own forward: left alone).
+            linears = [m for m in decoder.modules() if type(m) is nn.Linear and m.weight.requires_grad]
+        store = _FactoredGrads(weights + [m.weight for m in linears])
+        anchor = _Anchor.apply(store, *store.weights)
+        for index, module in enumerate(linears, start=len(weights)):
+            module.forward = functools.partial(_factored_linear, module, anchor, store, index)
+            patched.append(module)
+
+        def step(_vocab: Tensor, **inputs) -> tuple[Tensor, object]:
+            out = decoder(**inputs)
+            hidden = out.last_hidden_state[:, -1]
+            logits = _FactoredMatmul.apply(hidden, head.weight.detach(), anchor, store, head_index, True).float()
+            logits = logits[:, : vocab.shape[0]]
+            p = relax(logits, self.relaxation, self.temperature, self.training).to(vocab.dtype)
+            soft = _FactoredMatmul.apply(p, vocab.detach()[: logits.shape[-1]], anchor, store, 0, False)
+            return soft, getattr(out, _CACHE_KEY, None)
+
+        return step
+
+    def _generate_full(self, input_ids: Tensor, mask: Tensor, step) -> Tensor:
         # Every step re-reads the whole sequence: K forward passes over L, L+1, ..., L+K-1 positions.
         vocab = vocabulary_embeddings(self.model)
         embeds = self.model.get_input_embeddings()(input_ids)
@@ -147,15 +291,14 @@ class PromptingLLM(nn.Module):
         ones = mask.new_ones((mask.shape[0], 1))
         soft_tokens = []
         for _ in range(self.num_soft_tokens):
-            out = self.model(inputs_embeds=embeds, attention_mask=mask, position_ids=positions, logits_to_keep=1)
-            soft = self._next_soft_token(out.logits, vocab)
+            soft, _ = step(vocab, inputs_embeds=embeds, attention_mask=mask, position_ids=positions)
             soft_tokens.append(soft)
             embeds = torch.cat([embeds, soft[:, None]], dim=1)
             mask = torch.cat([mask, ones], dim=1)
             positions = torch.cat([positions, positions[:, -1:] + 1], dim=1)
         return torch.stack(soft_tokens, dim=1)
 
-    def _generate_cached(self, input_ids: Tensor, mask: Tensor) -> Tensor:
+    def _generate_cached(self, input_ids: Tensor, mask: Tensor, step) -> Tensor:
         # The instruction is read once; each later step reads only the previous soft token against the cached
         # keys/values (L + K - 1 positions in all instead of K*L + K(K-1)/2). The cache holds graph tensors,
         # so backward reaches the instruction's states through every step.
@@ -166,16 +309,8 @@ class PromptingLLM(nn.Module):
         past = None
         soft_tokens = []
         for _ in range(self.num_soft_tokens):
-            out = self.model(
-                inputs_embeds=embeds,
-                attention_mask=mask,
-                position_ids=positions,
-                use_cache=True,
-                logits_to_keep=1,
-                **{_CACHE_KEY: past},
-            )
-            past = getattr(out, _CACHE_KEY)
-            soft = self._next_soft_token(out.logits, vocab)
+            inputs = dict(inputs_embeds=embeds, attention_mask=mask, position_ids=positions, use_cache=True)
+            soft, past = step(vocab, **inputs, **{_CACHE_KEY: past})
             soft_tokens.append(soft)
             embeds = soft[:, None]
             mask = torch.cat([mask, ones], dim=1)

@@ -50,6 +50,7 @@ def losses(out):
     "option",
     [
         "speed.kv_cache=false",
+        "speed.factored_vocab_grad=false",
         "speed.precompute_documents=true",
         "speed.pad_instructions_to=16",
         "speed.fused_optimizer=true",

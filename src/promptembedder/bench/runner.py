@@ -38,6 +38,7 @@ CPU_DEFAULTS = (
     "data.hard_negatives=1",
     "data.dev_per_task=0",
     "optim.warmup_steps=4",
+    "speed.fused_optimizer=true",
     "log_every=1",
     "eval_every=0",
 )

@@ -129,6 +129,13 @@ class SpeedConfig:
             "instead of re-reading the instruction each step. Off under gradient checkpointing."
         },
     )
+    factored_vocab_grad: bool = field(
+        default=True,
+        metadata={
+            "help": "Write the gradients of the Prompting LLM's vocabulary-sized matrices (head, embeddings) once "
+            "per generation from thin factors, instead of one dense outer product per step and use."
+        },
+    )
     pad_instructions_to: int = field(
         default=0,
         metadata={"help": "Left-pad instructions to a multiple of this many tokens (fixed shapes for compile; 0: no)."},

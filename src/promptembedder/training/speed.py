@@ -21,6 +21,7 @@ def apply_speed_options(model, config: TrainConfig) -> None:
     prompting = getattr(model, "prompting", None)
     if isinstance(prompting, PromptingLLM):
         prompting.kv_cache = speed.kv_cache
+        prompting.factored_vocab_grad = speed.factored_vocab_grad
         prompting.pad_to_multiple_of = speed.pad_instructions_to or None
     if config.gradient_checkpointing:
         # Wherever activations are kept for backward: the Prompting LLM, and the Embedding LLM (queries and
