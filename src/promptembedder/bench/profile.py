@@ -56,7 +56,8 @@ def profile_training_step(
     torch.manual_seed(config.seed)
     model = trainer._build_model()
     params = trainer.trainable_parameters(model)
-    optimizer = torch.optim.AdamW(list(params.values()), lr=config.optim.lr)
+    fused = True if getattr(getattr(config, "speed", None), "fused_optimizer", False) else None
+    optimizer = torch.optim.AdamW(list(params.values()), lr=config.optim.lr, fused=fused)
     ddp_model, optimizer = acc.prepare(model, optimizer)
     model.train()
     if getattr(
@@ -102,7 +103,7 @@ def profile_training_step(
                 phases[ev.key]["device_ms"] = getattr(ev, "device_time_total", 0.0) / 1000 / steps
     # aten ops (each one a kernel launch on a GPU, or more) and actual launches.
     if "step" in phases:  # the rest of a step: the queries through the Embedding LLM, the loss
-        inner = sum(phases[k].get("cpu_ms", 0.0) for k in ("prompting", "embedding/documents", "backward"))
+        inner = sum(phases.get(k, {}).get("cpu_ms", 0.0) for k in ("prompting", "embedding/documents", "backward"))
         phases["queries+loss"] = {"cpu_ms": phases["step"]["cpu_ms"] - inner}
     n_ops = sum(ev.count for ev in events if ev.key.startswith("aten::")) / steps
     n_launch = sum(ev.count for ev in events if ev.key in ("cudaLaunchKernel", "cuLaunchKernel")) / steps
