@@ -46,7 +46,8 @@ def bench_command(
 
     try:
         chosen = parse_variants(variants)
-        base = load_config(config, []).to_dict() if config else {}
+        # Every default written out now: a variant that starts later must not pick up a changed default.
+        base = load_config(config, []).to_dict()
         base = apply_overrides(base, [*(CPU_DEFAULTS if cpu_defaults else ()), *set_])
         for variant in chosen:  # fail on a bad key or value before any process starts
             config_from_dict(apply_overrides(copy.deepcopy(base), list(variant.overrides)))
