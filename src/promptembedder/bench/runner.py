@@ -86,7 +86,10 @@ def run_bench(
     ``deadline`` (a ``time.monotonic()`` value) bounds the whole run: a variant gets at most the time left,
     and one that cannot start with a useful margin is recorded as skipped.
     """
+    from promptembedder.training.config import config_from_dict
+
     out = Path(out)
+    config = config_from_dict(config).to_dict()  # every default written out once, the same for all variants
     if warmup >= steps:
         raise ValueError(f"warmup={warmup} must be smaller than steps={steps}: no step would be measured")
     runs = out.parent / f"{out.stem}-runs"
