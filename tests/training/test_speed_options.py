@@ -87,6 +87,15 @@ def test_precomputed_documents_fill_the_cache_before_the_first_step(tiny_setup, 
     assert all(r["step_s"] > 0 for _, _, r in seen)
 
 
+@pytest.mark.parametrize("method", ["promptembedder", "lora", "prompt-tuning"])
+def test_fused_optimizer_steps_are_seen_by_the_fingerprint(tiny_setup, tmp_path, method):
+    # The fused kernel does not bump version counters; caches keyed on them must still see every step.
+    prints = []
+    config = make_config(tiny_setup, tmp_path / "run", "speed.fused_optimizer=true", f"method={method}", "lora.r=2")
+    Trainer(config, on_step=lambda **kw: prints.append(kw["model"].fingerprint())).run()
+    assert len(set(prints)) == len(prints) == 5
+
+
 def test_a_transfer_is_a_promptembedder_method(tiny_setup, tmp_path):
     with pytest.raises(ConfigError, match="method must be 'promptembedder'"):
         make_config(tiny_setup, tmp_path / "run", "method=lora", "transfer.source=somewhere")

@@ -282,6 +282,8 @@ class Trainer:
         groups = [g for g in groups if g["params"]]  # a transfer trains W only: no Prompting LLM group
         fused = True if c.speed.fused_optimizer else None
         optimizer = torch.optim.AdamW(groups, weight_decay=c.optim.weight_decay, fused=fused)
+        if fused:  # its kernel leaves version counters alone; the prompt and fingerprint caches watch them
+            optimizer.register_step_post_hook(_mark_updated)
         scheduler = get_scheduler(
             c.optim.decay.value, optimizer, num_warmup_steps=c.optim.warmup_steps, num_training_steps=c.steps
         )
@@ -465,6 +467,12 @@ class Trainer:
             plot_losses(self.history, self.output / "loss.png")
         acc.wait_for_everyone()
         return final
+
+
+def _mark_updated(optimizer: torch.optim.Optimizer, args, kwargs) -> None:
+    for group in optimizer.param_groups:
+        for p in group["params"]:
+            torch.autograd.graph.increment_version(p)
 
 
 def plot_losses(history: list[dict], path: Path) -> None:
