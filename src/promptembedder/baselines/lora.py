@@ -1,9 +1,11 @@
 """LoRA baseline: low-rank adapters (peft) on every linear layer of the Embedding LLM itself.
 
 This is how LoRA-tuned LLM embedders are trained: queries read the instruction as plain text in front
-(``"Instruct: {instruction}\\nQuery: {text}"``, the template of the ``instruct:`` evaluation baseline),
-documents are plain text, and both sides carry gradients, because the adapters change the backbone that
-embeds the documents too. Nothing is cached and nothing is frozen but the base weights.
+(the tokens of ``INSTRUCTION_TEMPLATE``, ``"Instruct: {instruction}\\nQuery: "``, read exactly as the
+``instruct:`` evaluation baseline reads them: in the soft prompt's slot, after any BOS, left out of the
+pooling, as GritLM and Instructor pool), documents are plain text, and both sides carry gradients, because
+the adapters change the backbone that embeds the documents too. Nothing is cached and nothing is frozen but
+the base weights. Untrained (LoRA's B starts at zero) it is exactly the ``instruct:`` baseline.
 """
 
 from __future__ import annotations
@@ -58,7 +60,6 @@ class LoRAEmbedder(BaselineEmbedder):
         else:
             lora = LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=target_modules)
             embedding.model = get_peft_model(embedding.model, lora)
-        self._template_tokens: dict[str, int] = {}
 
     @classmethod
     def from_config(
@@ -75,20 +76,18 @@ class LoRAEmbedder(BaselineEmbedder):
         return cls(config, embedding_from_config(config, device=device, dtype=dtype), **lora)
 
     def settings(self) -> dict[str, Any]:
-        return {"lora": dict(self.lora), "template": INSTRUCTION_TEMPLATE}
+        return {"lora": dict(self.lora), "template": INSTRUCTION_TEMPLATE, "instruction_slot": "prefix, not pooled"}
 
     @property
     def prompts_documents(self) -> bool:
         return True  # the adapters change the document side too: documents are embedded with gradients
 
-    def _query_texts(self, texts: list[str], instruction: str) -> tuple[list[str], int]:
-        """Templated queries and the template's token count (kept out of the text's length budget)."""
-        if instruction not in self._template_tokens:
-            head = INSTRUCTION_TEMPLATE.format(instruction=instruction, text="")
-            ids = self.embedding.tokenizer(head, add_special_tokens=False)["input_ids"]
-            self._template_tokens[instruction] = len(ids)
-        texts = [INSTRUCTION_TEMPLATE.format(instruction=instruction, text=t) for t in texts]
-        return texts, self._template_tokens[instruction]
+    def _instruction_prefix(self, instruction: str) -> torch.Tensor:
+        """The instruction's tokens as input vectors (K_i, d): a hard prompt read in the soft prompt's slot."""
+        head = INSTRUCTION_TEMPLATE.format(instruction=instruction)
+        ids = self.embedding.tokenizer(head, add_special_tokens=False)["input_ids"]
+        ids = torch.tensor(ids, dtype=torch.long, device=self.embedding.device)
+        return self.embedding.model.get_input_embeddings()(ids)  # not adapted: LoRA targets linear layers
 
     def forward(
         self, texts: list[str], instruction: str | None = None, *, use_cache: bool = True, max_length: int | None = None
@@ -96,9 +95,10 @@ class LoRAEmbedder(BaselineEmbedder):
         """Query embeddings (B, d); with an instruction the queries read it as text in front."""
         if instruction is None:
             return self.embedding(texts, max_length=max_length)
-        texts, extra = self._query_texts(texts, instruction)
+        prefix = self._instruction_prefix(instruction)
         # The instruction comes on top of the query's length budget: the text is cut as a PromptEmbedder's is.
-        return self.embedding(texts, max_length=None if max_length is None else max_length + extra)
+        budget = None if max_length is None else max_length + prefix.shape[0]
+        return self.embedding(texts, prefix=prefix, max_length=budget)
 
     def embed_documents(self, texts: list[str], instruction: str | None = None, max_length: int | None = None):
         return self.embedding(texts, max_length=max_length)
