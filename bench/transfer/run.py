@@ -133,6 +133,11 @@ def main() -> None:
     parser.add_argument("--runs", type=Path, default=Path("runs/transfer-bench"), help="Run folders (large).")
     parser.add_argument("--out", type=Path, default=Path("bench/transfer/results"))
     parser.add_argument("--keep-checkpoints", action="store_true", help="Keep the arms' checkpoints (GBs).")
+    parser.add_argument(
+        "--merge",
+        action="store_true",
+        help="Add these targets to --out's results.json (same source, steps and eval grid) instead of replacing it.",
+    )
     args = parser.parse_args()
 
     # One data set-up for every run, the source's included, so the dev slice is held out from all of them.
@@ -178,6 +183,8 @@ def main() -> None:
         "steps": args.steps,
         "eval_every": args.eval_every,
     }
+    if args.merge:
+        results = merge_previous(results, args.out / "results.json")
     for target in args.targets:
         arm_settings = [
             *common,
@@ -202,9 +209,31 @@ def main() -> None:
             arm["steps_to_95"] = steps_to(arm["curve"], 0.95 * final)
         results["targets"][target] = arms
         write_report(results, args.out)
-    results["wall_seconds"] = time.perf_counter() - started
+    if "commands" in results:
+        results["wall_seconds_by_command"].append(time.perf_counter() - started)
+    else:
+        results["wall_seconds"] = time.perf_counter() - started
     results["machine"] = f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads"
     write_report(results, args.out)
+
+
+def merge_previous(results: dict, path: Path) -> dict:
+    """Keep the targets an earlier run recorded, when it measured the same thing; refuse otherwise."""
+    if not path.is_file():
+        return results
+    previous = json.loads(path.read_text())
+    for key in ("source", "source_embedding", "steps", "eval_every"):
+        if previous.get(key) != results[key]:
+            raise SystemExit(
+                f"--merge: {path} has {key}={previous.get(key)!r}, this run {results[key]!r}; "
+                "rerun with the same settings or write to another --out"
+            )
+    commands = previous.get("commands") or [previous["command"]]
+    merged = {**previous, "targets": dict(previous["targets"]), "commands": [*commands, results["command"]]}
+    merged.pop("command", None)
+    merged["wall_seconds_by_command"] = previous.get("wall_seconds_by_command") or [previous.pop("wall_seconds", None)]
+    merged.pop("wall_seconds", None)
+    return merged
 
 
 def ratio_text(scratch: int | None, transfer: int | None, eval_every: int) -> str:
