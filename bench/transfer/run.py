@@ -231,8 +231,7 @@ def merge_previous(results: dict, path: Path) -> dict:
     commands = previous.get("commands") or [previous["command"]]
     merged = {**previous, "targets": dict(previous["targets"]), "commands": [*commands, results["command"]]}
     merged.pop("command", None)
-    merged["wall_seconds_by_command"] = previous.get("wall_seconds_by_command") or [previous.pop("wall_seconds", None)]
-    merged.pop("wall_seconds", None)
+    merged["wall_seconds_by_command"] = previous.get("wall_seconds_by_command") or [merged.pop("wall_seconds", None)]
     return merged
 
 

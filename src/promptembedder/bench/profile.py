@@ -56,13 +56,12 @@ def profile_training_step(
     torch.manual_seed(config.seed)
     model = trainer._build_model()
     params = trainer.trainable_parameters(model)
-    fused = True if getattr(getattr(config, "speed", None), "fused_optimizer", False) else None
-    optimizer = torch.optim.AdamW(list(params.values()), lr=config.optim.lr, fused=fused)
+    speed = getattr(config, "speed", None)  # trees from before the speed options have neither of these
+    build = getattr(trainer, "build_optimizer", None)
+    optimizer = build(params) if build else torch.optim.AdamW(list(params.values()), lr=config.optim.lr)
     ddp_model, optimizer = acc.prepare(model, optimizer)
     model.train()
-    if getattr(
-        getattr(config, "speed", None), "precompute_documents", False
-    ):  # as the run itself would: the cache filled before the first step
+    if getattr(speed, "precompute_documents", False):  # as the run itself would: the cache filled first
         trainer.precompute_documents(model, sampler, warmup + steps)
     # Label the phases without touching the library code: wrap the callables a step goes through.
     prompting = getattr(model, "prompting", None)

@@ -142,7 +142,22 @@ class Trainer:
         assert not any(p.requires_grad for p in model.embedding.parameters()), "the Embedding LLM must stay frozen"
         return named
 
+    def build_optimizer(self, params: dict[str, torch.nn.Parameter]) -> torch.optim.AdamW:
+        """AdamW with W on its own learning rate; fused when configured."""
+        c = self.config
+        groups = [
+            {"params": [p for n, p in params.items() if not n.startswith("alignment.")], "lr": c.optim.lr},
+            {"params": [p for n, p in params.items() if n.startswith("alignment.")], "lr": c.optim.alignment_lr},
+        ]
+        groups = [g for g in groups if g["params"]]  # a transfer trains W only: no Prompting LLM group
+        fused = True if c.speed.fused_optimizer else None
+        optimizer = torch.optim.AdamW(groups, weight_decay=c.optim.weight_decay, fused=fused)
+        if fused:  # its kernel leaves version counters alone; the prompt and fingerprint caches watch them
+            optimizer.register_step_post_hook(_mark_updated)
+        return optimizer
+
     # ---------------------------------------------------------------- one step
+
     def _documents(self, model: PromptEmbedder, texts: list[str], instruction: str) -> torch.Tensor:
         max_len = self.config.data.max_document_length
         if model.prompts_documents:
@@ -275,15 +290,7 @@ class Trainer:
         set_seed(c.seed)
         model = self._build_model()
         params = self.trainable_parameters(model)
-        groups = [
-            {"params": [p for n, p in params.items() if not n.startswith("alignment.")], "lr": c.optim.lr},
-            {"params": [p for n, p in params.items() if n.startswith("alignment.")], "lr": c.optim.alignment_lr},
-        ]
-        groups = [g for g in groups if g["params"]]  # a transfer trains W only: no Prompting LLM group
-        fused = True if c.speed.fused_optimizer else None
-        optimizer = torch.optim.AdamW(groups, weight_decay=c.optim.weight_decay, fused=fused)
-        if fused:  # its kernel leaves version counters alone; the prompt and fingerprint caches watch them
-            optimizer.register_step_post_hook(_mark_updated)
+        optimizer = self.build_optimizer(params)
         scheduler = get_scheduler(
             c.optim.decay.value, optimizer, num_warmup_steps=c.optim.warmup_steps, num_training_steps=c.steps
         )
