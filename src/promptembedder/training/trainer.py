@@ -157,7 +157,6 @@ class Trainer:
         return optimizer
 
     # ---------------------------------------------------------------- one step
-
     def _documents(self, model: PromptEmbedder, texts: list[str], instruction: str) -> torch.Tensor:
         max_len = self.config.data.max_document_length
         if model.prompts_documents:
