@@ -12,6 +12,10 @@ app = typer.Typer(
 )
 
 # Sub-command groups register themselves here; each lives beside the concept it drives.
+from promptembedder.bootstrap import setup_command  # noqa: E402
+
+app.command("setup")(setup_command)
+
 from promptembedder.models.cli import app as models_app  # noqa: E402
 
 app.add_typer(models_app, name="models")
@@ -42,8 +46,40 @@ from promptembedder.bench.cli import bench_command  # noqa: E402
 app.command("bench")(bench_command)
 
 
+def _user_errors() -> tuple[type[BaseException], ...]:
+    """Errors that mean bad input (a name, a file, a value), not a bug: one message and exit 2, no traceback."""
+    from promptembedder.data.format import DataFormatError
+    from promptembedder.embedder import EmbeddingModelMismatchError, NotAPromptEmbedderError
+    from promptembedder.evaluation.baselines import ModelSpecError
+    from promptembedder.evaluation.runner import UnknownTaskError
+    from promptembedder.models.registry import ModelNotInstalledError, UnknownModelError
+    from promptembedder.training.config import ConfigError
+    from promptembedder.transfer.prompts import SoftPromptError
+
+    return (
+        ConfigError,
+        DataFormatError,
+        EmbeddingModelMismatchError,
+        FileNotFoundError,
+        IsADirectoryError,
+        ModelNotInstalledError,
+        ModelSpecError,
+        NotADirectoryError,
+        NotAPromptEmbedderError,
+        PermissionError,
+        SoftPromptError,
+        UnknownModelError,
+        UnknownTaskError,
+    )
+
+
 def main() -> None:
-    app()
+    """The console script. Every sub-command reports bad input itself; this catches what slips through."""
+    try:
+        app()
+    except _user_errors() as err:
+        typer.echo(f"error: {err}", err=True)
+        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":

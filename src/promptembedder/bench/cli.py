@@ -42,15 +42,23 @@ def bench_command(
     from promptembedder.bench.runner import CPU_DEFAULTS, QualitySettings, run_bench
     from promptembedder.bench.variants import parse_variants
     from promptembedder.data import sample_dir
-    from promptembedder.training.config import ConfigError, apply_overrides, config_from_dict, load_config
+    from promptembedder.training.config import (
+        ConfigError,
+        apply_overrides,
+        check_inputs,
+        config_from_dict,
+        load_config,
+    )
 
     try:
         chosen = parse_variants(variants)
         # Every default written out now: a variant that starts later must not pick up a changed default.
         base = load_config(config, []).to_dict()
         base = apply_overrides(base, [*(CPU_DEFAULTS if cpu_defaults else ()), *set_])
-        for variant in chosen:  # fail on a bad key or value before any process starts
-            config_from_dict(apply_overrides(copy.deepcopy(base), list(variant.overrides)))
+        for variant in chosen:  # fail on a bad key, value, model name or file before any process starts
+            check_inputs(config_from_dict(apply_overrides(copy.deepcopy(base), list(variant.overrides))))
+        if eval_data is not None and not (eval_data / "eval").is_dir():
+            raise ConfigError(f"--eval-data {eval_data}: no eval/ folder there; give a built data folder")
     except (ValueError, ConfigError) as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(2) from None

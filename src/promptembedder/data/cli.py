@@ -94,8 +94,8 @@ def sample(
 
     source = (source or default_data_dir()).expanduser()
     if not (source / "manifest.json").exists():
-        console.print(f"[red]No build at {source}[/red]: run `promptembedder data build` first.")
-        raise typer.Exit(1)
+        console.print(f"[red]error:[/red] no build at {source}: run `promptembedder data build` first.")
+        raise typer.Exit(2)
     manifest = make_sample(source, out or sample_dir())
     _print_counts(manifest, f"Sample of {source}")
 
@@ -110,8 +110,8 @@ def info(
     try:
         manifest = json.loads((d / "manifest.json").read_text(encoding="utf-8"))
     except FileNotFoundError:
-        console.print(f"[red]No build at {d}[/red]: run `promptembedder data build`.")
-        raise typer.Exit(1) from None
+        console.print(f"[red]error:[/red] no build at {d}: run `promptembedder data build`.")
+        raise typer.Exit(2) from None
     _print_counts(manifest, str(d))
 
 

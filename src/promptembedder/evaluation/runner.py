@@ -11,11 +11,14 @@ import gc
 import json
 import logging
 import os
+import sys
 import time
 from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
+
+from tqdm.auto import tqdm
 
 from promptembedder.data import EvalTask, list_eval_tasks, load_eval_task
 from promptembedder.evaluation.cache import EmbeddingCache
@@ -85,10 +88,15 @@ def run_eval(
     cache: EmbeddingCache | None = None,
     load: Callable[[str], Encoder] | None = None,
     on_result: Callable[[str, str, float], None] | None = None,
+    keep_going: bool = False,
+    progress: bool | None = None,
 ) -> dict[str, Any]:
     """Evaluate every model spec on every task; write ``out`` (JSON) and its ``.md`` / ``.png`` report.
 
     ``load`` turns a spec into an :class:`Encoder` (default: :func:`baselines.load_encoder`); tests pass fakes.
+    With ``keep_going`` a model that fails to load or to run a task is recorded with its error (its row of
+    the report says why) and the others still run; otherwise the error propagates. ``progress`` shows a bar
+    ("model 3/6: NAME", the task running, tasks done and an ETA); ``None``: on when stderr is a terminal.
     """
     if load is None:
         from promptembedder.evaluation.baselines import load_encoder, parse_spec
@@ -113,28 +121,46 @@ def run_eval(
         ],
         "models": [],
     }
-    for spec, label in zip(specs, _labels(specs), strict=True):
+    # tqdm's disable=None: on only when stderr is a terminal.
+    disable = None if progress is None else not progress
+    bar = tqdm(total=len(specs) * len(tasks), unit="task", disable=disable, dynamic_ncols=True, file=sys.stderr)
+    n = len(specs)
+    for i, (spec, label) in enumerate(zip(specs, _labels(specs), strict=True), start=1):
         t0 = time.perf_counter()
-        encoder = load(spec)
-        fingerprint = encoder.fingerprint()
-        entry: dict[str, Any] = {
-            "label": label,
-            "spec": spec,
-            "name": getattr(encoder, "name", label),
-            "fingerprint": fingerprint,
-            "load_s": round(time.perf_counter() - t0, 2),
-            "tasks": {},
-        }
+        bar.set_description(f"model {i}/{n}: {label}")
+        entry: dict[str, Any] = {"label": label, "spec": spec, "tasks": {}}
         results["models"].append(entry)
-        for task in tasks:
-            res = evaluate_task(encoder, task, cache=cache, options=options, fingerprint=fingerprint)
-            entry["tasks"][task.name] = res.to_dict()
-            if on_result is not None:
-                on_result(label, task.name, res.main_score)
+        encoder = None
+        done = 0
+        try:
+            bar.set_postfix_str("loading")
+            encoder = load(spec)
+            fingerprint = encoder.fingerprint()
+            entry.update(
+                name=getattr(encoder, "name", label),
+                fingerprint=fingerprint,
+                load_s=round(time.perf_counter() - t0, 2),
+            )
+            for task in tasks:
+                bar.set_postfix_str(task.name)
+                res = evaluate_task(encoder, task, cache=cache, options=options, fingerprint=fingerprint)
+                entry["tasks"][task.name] = res.to_dict()
+                done += 1
+                bar.update()
+                if on_result is not None:
+                    on_result(label, task.name, res.main_score)
+        except Exception as err:  # noqa: BLE001 - with keep_going any failure becomes that model's row
+            if not keep_going:
+                bar.close()
+                raise
+            entry["error"] = f"{type(err).__name__}: {err}".strip().splitlines()[0][:300]
+            log.error("model %d/%d (%s) failed: %s", i, n, label, entry["error"])
+            bar.update(len(tasks) - done)
         entry["seconds"] = round(time.perf_counter() - t0, 2)
         del encoder
         gc.collect()
         _finish(results, out, started, cache)
+    bar.close()
     return results
 
 

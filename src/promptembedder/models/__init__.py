@@ -4,8 +4,10 @@ from promptembedder.models.loading import load_base_model, load_causal_lm, load_
 from promptembedder.models.registry import (
     KNOWN_MODELS,
     KnownModel,
+    ModelLoadError,
     ModelNotInstalledError,
     UnknownModelError,
+    check_model_name,
     is_prepared,
     known_model,
     prepare,
@@ -17,8 +19,10 @@ load_backbone = load_base_model
 __all__ = [
     "KNOWN_MODELS",
     "KnownModel",
+    "ModelLoadError",
     "ModelNotInstalledError",
     "UnknownModelError",
+    "check_model_name",
     "is_prepared",
     "known_model",
     "load_backbone",

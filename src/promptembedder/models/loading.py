@@ -11,11 +11,24 @@ from transformers import (
     PreTrainedTokenizerBase,
 )
 
-from promptembedder.models.registry import resolve
+from promptembedder.models.registry import ModelLoadError, resolve
 
 RANDOM_PREFIX = "random:"
 """``random:FOLDER``: the architecture in FOLDER/config.json with freshly initialised weights (and FOLDER's
 tokenizer). Speed and memory depend on shapes only, so real-size models can be measured without weights."""
+
+
+def _from_pretrained(auto_class, name: str, location: str, **kwargs):
+    """``auto_class.from_pretrained`` with a message that says what to do when the location holds no model
+    (offline, a hub id cannot be fetched; a folder may hold something else)."""
+    try:
+        return auto_class.from_pretrained(location, **kwargs)
+    except OSError as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ModelLoadError(
+            f"could not load a model from {name!r} ({first}). Give a known short name "
+            "(`promptembedder models list`), a local Hugging Face model folder, or, with internet, a hub id."
+        ) from None
 
 
 def _random_weights(name: str, auto_class, dtype: torch.dtype | None, device) -> PreTrainedModel:
@@ -41,7 +54,7 @@ def load_tokenizer(name_or_path: str, *, allow_install: bool = True) -> PreTrain
 
         tokenizer = PreTrainedTokenizerFast.from_pretrained(name_or_path[len(RANDOM_PREFIX) :])
     else:
-        tokenizer = AutoTokenizer.from_pretrained(resolve(name_or_path, allow_install=allow_install))
+        tokenizer = _from_pretrained(AutoTokenizer, name_or_path, resolve(name_or_path, allow_install=allow_install))
     if tokenizer.pad_token_id is None:
         # Padding is masked out everywhere, so any real token id will do.
         tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
@@ -55,7 +68,7 @@ def load_causal_lm(
     if name_or_path.startswith(RANDOM_PREFIX):
         return _random_weights(name_or_path, AutoModelForCausalLM, dtype, device), load_tokenizer(name_or_path)
     location = resolve(name_or_path)
-    model = AutoModelForCausalLM.from_pretrained(location, dtype=dtype or default_dtype(device))
+    model = _from_pretrained(AutoModelForCausalLM, name_or_path, location, dtype=dtype or default_dtype(device))
     return model.to(device or "cpu"), load_tokenizer(name_or_path)
 
 
@@ -66,5 +79,5 @@ def load_base_model(
     if name_or_path.startswith(RANDOM_PREFIX):
         return _random_weights(name_or_path, AutoModel, dtype, device), load_tokenizer(name_or_path)
     location = resolve(name_or_path)
-    model = AutoModel.from_pretrained(location, dtype=dtype or default_dtype(device))
+    model = _from_pretrained(AutoModel, name_or_path, location, dtype=dtype or default_dtype(device))
     return model.to(device or "cpu"), load_tokenizer(name_or_path)

