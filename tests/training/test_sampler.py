@@ -53,3 +53,25 @@ def test_tasks_smaller_than_a_batch_are_skipped_or_refused():
     assert sampler.skipped == {"tiny": 2}
     with pytest.raises(ValueError, match="no task has at least batch_size=4"):
         TaskBatchSampler(tasks({"tiny": 2}), 4)
+
+
+def test_each_batch_draws_one_of_its_tasks_instructions_and_a_resume_draws_the_same():
+    data = tasks({"a": 50, "b": 30})
+    wordings = {"a": [f"a wording {i}" for i in range(8)]}  # b has no list: its examples' own instruction
+    straight = TaskBatchSampler(data, 4, seed=3, instructions=wordings)
+    drawn = [(b.task, b.instruction, [e.query for e in b.examples]) for b in (straight.next_batch() for _ in range(60))]
+    assert {i for t, i, _ in drawn if t == "a"} == set(wordings["a"])  # every wording gets used
+    assert {i for t, i, _ in drawn if t == "b"} == {"instruction b"}
+    # The same seed without instruction lists draws the same tasks and examples: only the wording changes.
+    plain = TaskBatchSampler(data, 4, seed=3)
+    assert [(b.task, [e.query for e in b.examples]) for b in (plain.next_batch() for _ in range(60))] == [
+        (t, q) for t, _, q in drawn
+    ]
+    first = TaskBatchSampler(data, 4, seed=3, instructions=wordings)
+    for _ in range(25):
+        first.next_batch()
+    resumed = TaskBatchSampler(data, 4, seed=3, instructions=wordings)
+    resumed.load_state_dict(first.state_dict())
+    assert [(b.task, b.instruction) for b in (resumed.next_batch() for _ in range(35))] == [
+        (t, i) for t, i, _ in drawn[25:]
+    ]

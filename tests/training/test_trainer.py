@@ -174,3 +174,56 @@ def test_two_processes_match_one_process_on_the_same_global_batch(tiny_setup, tm
     result = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     np.testing.assert_allclose(losses(tmp_path / "two"), losses(tmp_path / "one"), rtol=1e-4, atol=1e-5)
+
+
+def test_a_positive_of_an_example_with_the_same_query_is_never_its_negative():
+    """Two senses of "Bank" in one batch: each query's pool holds the other's answer, which the instruction
+    ("retrieve a definition of one of its senses") accepts just as well. The mask removes it, and the loss
+    is then that of a batch where the other answer is absent; a different query's answer stays a negative."""
+    import torch.nn.functional as F
+
+    from promptembedder.training.loss import InfoNCELoss
+    from promptembedder.training.trainer import false_negative_mask
+
+    queries = ["Bank", "bank ", "tree"]
+    positives = ["the edge of a river", "an institution that lends money", "a tall plant"]
+    pool = [*positives, "a seat by the river", None, "an institution that lends money"]  # then one negative each
+    mask = false_negative_mask(queries, positives, pool)
+    assert mask[0] == [True, True, False, False, True, True]
+    assert mask[1] == [True, True, False, False, True, True]
+    assert mask[2] == [False, False, True, False, True, False]
+
+    torch.manual_seed(0)
+    q = F.normalize(torch.randn(3, 8), dim=-1)
+    docs = F.normalize(torch.randn(6, 8), dim=-1)
+    docs[5] = docs[1]  # the duplicated text embeds alike
+    loss = InfoNCELoss(temperature=0.05)
+    masked = loss(q, docs, false_negatives=torch.tensor(mask))
+    # By hand: each query against the documents its mask leaves (its own positive always kept).
+    keep = [[0, 2, 3], [1, 2, 3], [0, 1, 2, 3, 5]]
+    own = [0, 1, 2]
+    by_hand = torch.stack(
+        [-F.log_softmax(q[i] @ docs[k].T / 0.05, dim=0)[k.index(own[i])] for i, k in enumerate(keep)]
+    ).mean()
+    assert torch.allclose(masked, by_hand, atol=1e-5)
+    assert float(loss(q, docs)) != pytest.approx(float(masked))
+
+
+def test_instruction_wordings_come_from_the_data_and_a_broken_list_is_refused(tmp_path):
+    import json as _json
+
+    from promptembedder.training.config import ConfigError, load_config
+    from promptembedder.training.trainer import load_instructions
+
+    folder = tmp_path / "train"
+    folder.mkdir()
+    (folder / "t.jsonl").write_text(
+        _json.dumps({"task": "t", "instruction": "A", "query": "q", "positive": "p", "negatives": []}) + "\n"
+    )
+    (folder / "instructions.json").write_text(_json.dumps({"t": ["A", "B", "A", "C"]}))
+    config = load_config(None, [f"data.train_files=[{folder}]"])
+    assert load_instructions(config) == {"t": ["A", "B", "C"]}
+    assert load_instructions(load_config(None, [f"data.train_files=[{folder}]", "data.instructions=canonical"])) == {}
+    (folder / "instructions.json").write_text(_json.dumps({"t": []}))
+    with pytest.raises(ConfigError, match="non-empty list"):
+        load_instructions(config)

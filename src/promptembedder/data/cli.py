@@ -115,6 +115,135 @@ def info(
     _print_counts(manifest, str(d))
 
 
+@app.command()
+def mine(
+    data: Path = typer.Option(None, "--data", help="A built data folder. [default: the data dir]"),
+    out: Path = typer.Option(None, "--out", help="Where to write the mined data. [default: DATA/mined]"),
+    model: str = typer.Option("gemma3-270m", "--model", help="The frozen Embedding LLM that mines."),
+    pooling: str = typer.Option("mean", "--pooling", help="mean or last, as the PromptEmbedder will pool."),
+    top_k: int = typer.Option(3, "--top-k", min=1, help="Mined negatives per query."),
+    skip: int = typer.Option(2, "--skip", min=0, help="Nearest non-positives passed over (false-negative guard)."),
+    per_task: int = typer.Option(2000, "--per-task", min=0, help="Examples per task, a seeded draw (0: all)."),
+    max_length: int = typer.Option(64, "--max-length", min=8, help="Tokens per text when embedding."),
+    batch_size: int = typer.Option(32, "--batch-size", min=1),
+    tasks: list[str] = typer.Option(None, "--task", help="Only these tasks (repeatable). [default: all]"),
+    seed: int = typer.Option(0, "--seed"),
+) -> None:
+    """Mine hard negatives with the frozen Embedding LLM; write them beside the examples (mined_negatives).
+
+    Embeddings are cached on disk by the backbone's fingerprint, so a second run (or one with other
+    --top-k / --skip) embeds nothing again.
+    """
+    import dataclasses
+    import shutil
+
+    from promptembedder.data.format import list_train_files, load_train_file, sha256_file, write_jsonl_atomic
+    from promptembedder.data.mine import MineSettings, mine_task, subsample
+    from promptembedder.models.registry import UnknownModelError, check_model_name
+
+    source = (data or default_data_dir()).expanduser()
+    files = list_train_files(source) if (source / "train").is_dir() else []
+    if not files:
+        console.print(f"[red]error:[/red] no training files under {source}/train: run `promptembedder data build`.")
+        raise typer.Exit(2)
+    if pooling not in ("mean", "last"):
+        console.print(f"[red]error:[/red] --pooling {pooling!r}: choose mean or last")
+        raise typer.Exit(2)
+    try:
+        check_model_name(model, "--model")
+    except UnknownModelError as err:
+        console.print(f"[red]error:[/red] {err}")
+        raise typer.Exit(2) from None
+    by_stem = {f.stem: f for f in files}
+    unknown = [t for t in tasks or [] if t not in by_stem]
+    if unknown:
+        console.print(f"[red]error:[/red] unknown task(s) {', '.join(unknown)}; available: {', '.join(by_stem)}")
+        raise typer.Exit(2)
+    chosen = [by_stem[t] for t in tasks] if tasks else files
+    settings = MineSettings(top_k=top_k, skip=skip, per_task=per_task or None, seed=seed)
+    target = (out or source / "mined").expanduser()
+
+    from promptembedder.embedding import EmbeddingLLM
+    from promptembedder.evaluation.baselines import plain_document_fingerprint, weights_digest
+    from promptembedder.evaluation.cache import EmbeddingCache
+
+    started = time.perf_counter()
+    backbone = EmbeddingLLM.from_name(model, pooling=pooling, normalize=True, max_length=max_length).eval()
+    key = "mine-" + plain_document_fingerprint(weights_digest(backbone.model), pooling, max_length, str(backbone.dtype))
+    cache = EmbeddingCache()
+    report: dict[str, dict] = {}
+    (target / "train").mkdir(parents=True, exist_ok=True)
+    with Progress(*_MINE_COLUMNS, console=console) as progress:
+        bar = progress.add_task("mining", total=len(chosen))
+        for path in chosen:
+            progress.update(bar, description=f"mining {path.stem}")
+            examples = subsample(load_train_file(path), settings.per_task, seed, path.stem)
+            digest = sha256_file(path)
+
+            def embed(side: str, texts: list[str], _digest: str = digest):
+                def compute():
+                    return _embed_sorted(backbone, texts, batch_size)
+
+                return cache.get_or_compute(key, _digest, side, None, texts, compute)
+
+            mined, stats = mine_task(examples, lambda t: embed("query", t), lambda t: embed("document", t), settings)
+            rows = [{**ex.to_json(), "mined_negatives": m} for ex, m in zip(examples, mined, strict=True)]
+            write_jsonl_atomic(target / "train" / path.name, rows)
+            report[path.stem] = stats
+            progress.advance(bar)
+    instructions = source / "train" / "instructions.json"
+    if instructions.is_file():
+        shutil.copyfile(instructions, target / "train" / "instructions.json")
+    meta = {
+        "source": str(source),
+        "model": model,
+        "pooling": pooling,
+        "max_length": max_length,
+        "backbone_key": key,
+        "settings": dataclasses.asdict(settings),
+        "tasks": report,
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+    tmp = target / ".mined.json.tmp"
+    tmp.write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+    tmp.replace(target / "mined.json")
+    table = Table(title=f"Mined with {model} ({pooling}) in {meta['seconds']:.0f} s -> {target}")
+    for col in ("task", "examples", "documents", "positive top-1", "positive rank (median)"):
+        table.add_column(col, justify="left" if col == "task" else "right")
+    for task, st in report.items():
+        table.add_row(
+            task,
+            str(st["examples"]),
+            str(st["documents"]),
+            f"{st['positive_top1']:.2f}",
+            f"{st['positive_rank_median']:.0f}",
+        )
+    console.print(table)
+
+
+_MINE_COLUMNS = (
+    SpinnerColumn(),
+    TextColumn("{task.description}"),
+    BarColumn(),
+    TextColumn("{task.completed}/{task.total}"),
+    TimeElapsedColumn(),
+)
+
+
+def _embed_sorted(backbone, texts: list[str], batch_size: int):
+    """Plain embeddings, longest first so each batch pads little; returned in the input order."""
+    import numpy as np
+    import torch
+
+    order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+    out = np.zeros((len(texts), backbone.hidden_size), dtype=np.float32)
+    with torch.inference_mode():
+        for start in range(0, len(order), batch_size):
+            idx = order[start : start + batch_size]
+            out[idx] = backbone([texts[i] for i in idx]).float().cpu().numpy()
+    return out
+
+
 @app.command("install-commands")
 def install_commands() -> None:
     """The commands that install every source on a fresh machine (for CI scripts)."""

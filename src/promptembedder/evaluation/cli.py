@@ -43,6 +43,12 @@ def eval_command(
         None, "--device", help="torch device for the models (default: cpu, or cuda when present)."
     ),
     no_cache: bool = typer.Option(False, "--no-cache", help="Do not read or write the embedding cache."),
+    instructions: str = typer.Option(
+        "both",
+        "--instructions",
+        help="Instruction sets: both (each task under its trained-style and, where it has one, its withheld "
+        "instruction, reported as NAME@withheld and averaged apart), trained, or withheld.",
+    ),
     keep_going: bool = typer.Option(
         True, "--keep-going/--fail-fast", help="A model that fails gets a row saying why; the others still run."
     ),
@@ -63,6 +69,9 @@ def eval_command(
         except ModelSpecError as exc:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(2) from None
+    if instructions not in ("both", "trained", "withheld"):
+        typer.echo(f"error: --instructions {instructions!r}: choose both, trained or withheld", err=True)
+        raise typer.Exit(2)
     if data is not None and not data.is_dir():
         typer.echo(
             f"error: --data {data} is not a folder; give a built data folder (promptembedder data build)", err=True
@@ -92,6 +101,7 @@ def eval_command(
             load=lambda spec: load_encoder(spec, device=device),
             on_result=report,
             keep_going=keep_going,
+            instructions=instructions,
         )
     except (FileNotFoundError, DataFormatError, UnknownTaskError) as exc:
         typer.echo(f"error: {exc}", err=True)

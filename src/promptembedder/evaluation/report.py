@@ -16,17 +16,30 @@ import numpy as np
 TYPE_ORDER = ("retrieval", "reranking", "sts", "classification", "clustering", "pair_classification")
 
 
+WITHHELD = "@withheld"  # as evaluation.runner names a task evaluated under its withheld instruction
+
+
+def _averages(scores_by_type: dict[str, list[float]]) -> dict[str, float]:
+    summary = {t: float(np.mean(v)) for t, v in sorted(scores_by_type.items(), key=lambda kv: _type_rank(kv[0]))}
+    scores = [s for v in scores_by_type.values() for s in v]
+    summary["avg_types"] = float(np.mean(list(summary.values()))) if summary else float("nan")
+    summary["avg_tasks"] = float(np.mean(scores)) if scores else float("nan")
+    return summary
+
+
 def summarise(results: dict[str, Any]) -> dict[str, dict[str, float]]:
-    """Per model (by label): each task type's mean main score, ``avg_types`` and ``avg_tasks``."""
+    """Per model (by label): each task type's mean main score, ``avg_types`` and ``avg_tasks``, over the
+    tasks under their trained-style instructions; where withheld instructions were run, the same averages
+    over those as ``withheld_<key>``."""
     out: dict[str, dict[str, float]] = {}
     for model in results["models"]:
-        by_type: dict[str, list[float]] = defaultdict(list)
-        for res in model["tasks"].values():
-            by_type[res["task_type"]].append(res["main_score"])
-        summary = {t: float(np.mean(v)) for t, v in sorted(by_type.items(), key=lambda kv: _type_rank(kv[0]))}
-        scores = [s for v in by_type.values() for s in v]
-        summary["avg_types"] = float(np.mean(list(summary.values()))) if summary else float("nan")
-        summary["avg_tasks"] = float(np.mean(scores)) if scores else float("nan")
+        trained: dict[str, list[float]] = defaultdict(list)
+        withheld: dict[str, list[float]] = defaultdict(list)
+        for name, res in model["tasks"].items():
+            (withheld if name.endswith(WITHHELD) else trained)[res["task_type"]].append(res["main_score"])
+        summary = _averages(trained)
+        if withheld:
+            summary.update({f"withheld_{k}": v for k, v in _averages(withheld).items()})
         out[model["label"]] = summary
     return out
 
@@ -43,7 +56,9 @@ def markdown_table(results: dict[str, Any]) -> str:
     """Models as columns; tasks (with their metric), per-type averages and overall averages as rows."""
     models = results["models"]
     labels = [m["label"] for m in models]
-    tasks = sorted(results["tasks"], key=lambda t: (_type_rank(t["task_type"]), t["name"]))
+    tasks = sorted(
+        results["tasks"], key=lambda t: (t["name"].endswith(WITHHELD), _type_rank(t["task_type"]), t["name"])
+    )
     lines = ["| task | type | metric | " + " | ".join(labels) + " |", "|---|---|---|" + "---:|" * len(labels)]
     for t in tasks:
         cells = []
@@ -56,15 +71,21 @@ def markdown_table(results: dict[str, Any]) -> str:
         metric = next((m["tasks"][t["name"]]["main_metric"] for m in models if t["name"] in m["tasks"]), "")
         lines.append(f"| {t['name']} | {t['task_type']} | {metric} | " + " | ".join(cells) + " |")
     summary = summarise(results)
-    types = sorted({t["task_type"] for t in tasks}, key=_type_rank)
+    types = sorted({t["task_type"] for t in tasks if not t["name"].endswith(WITHHELD)}, key=_type_rank)
     for ttype in types:
         lines.append(f"| **{ttype} avg** | | | " + " | ".join(_cell(summary[lb].get(ttype)) for lb in labels) + " |")
-    lines.append(
-        "| **average over types** | | | " + " | ".join(f"**{_cell(summary[lb]['avg_types'])}**" for lb in labels) + " |"
-    )
-    lines.append(
-        "| **average over tasks** | | | " + " | ".join(_cell(summary[lb]["avg_tasks"]) for lb in labels) + " |"
-    )
+    has_withheld = any(t["name"].endswith(WITHHELD) for t in tasks)
+    for prefix, title in [("", "trained-style instructions" if has_withheld else "")] + (
+        [("withheld_", "withheld instructions")] if has_withheld else []
+    ):
+        label = f" ({title})" if title else ""
+        avg = [f"**{_cell(summary[lb].get(prefix + 'avg_types'))}**" for lb in labels]
+        lines.append(f"| **average over types{label}** | | | " + " | ".join(avg) + " |")
+        lines.append(
+            f"| **average over tasks{label}** | | | "
+            + " | ".join(_cell(summary[lb].get(prefix + "avg_tasks")) for lb in labels)
+            + " |"
+        )
     notes = [
         f"- `{m['label']}`: {m['spec']} "
         + (f"**failed**: {m['error']}" if m.get("error") else f"(fingerprint {m['fingerprint']})")
@@ -101,15 +122,20 @@ def bar_chart(results: dict[str, Any], path: str | Path) -> Path:
 
     summary = summarise(results)
     labels = list(summary)
-    groups = sorted({k for s in summary.values() for k in s if k not in ("avg_types", "avg_tasks")}, key=_type_rank)
+    groups = sorted(
+        {k for s in summary.values() for k in s if "avg_" not in k and not k.startswith("withheld_")}, key=_type_rank
+    )
     groups.append("avg_types")
+    if any("withheld_avg_types" in s for s in summary.values()):
+        groups.append("withheld_avg_types")
     x = np.arange(len(groups))
     width = 0.8 / max(len(labels), 1)
     fig, ax = plt.subplots(figsize=(min(16.0, 2.0 + 0.9 * len(groups) + 0.25 * len(groups) * len(labels)), 5.0))
     for i, label in enumerate(labels):
         values = [100 * summary[label].get(g, np.nan) for g in groups]
         ax.bar(x + (i - (len(labels) - 1) / 2) * width, values, width, label=label)
-    ax.set_xticks(x, [g.replace("_", "\n") if g != "avg_types" else "average" for g in groups])
+    names = {"avg_types": "average", "withheld_avg_types": "average\n(withheld\ninstructions)"}
+    ax.set_xticks(x, [names.get(g, g.replace("_", "\n")) for g in groups])
     ax.set_ylabel("main score (x100)")
     ax.set_title("Held-out suite, per task type")
     # Below the axes, so the legend never hides a bar.

@@ -47,6 +47,25 @@ def resolve_data_dir(data_dir: str | os.PathLike[str] | None = None) -> Path:
     return sample_dir()
 
 
+WITHHELD = "@withheld"
+"""Suffix of a task evaluated under its withheld instruction (a wording no training task uses)."""
+
+
+def with_withheld(tasks: Sequence[EvalTask], which: str = "both") -> list[EvalTask]:
+    """``which``: ``trained`` (each task under its own, trained-style instruction), ``withheld`` (under the
+    wording no training task uses, where the file has one) or ``both`` (every task, then its withheld copy)."""
+    if which not in ("both", "trained", "withheld"):
+        raise ValueError(f"instructions={which!r}: choose both, trained or withheld")
+    out: list[EvalTask] = []
+    for task in tasks:
+        withheld = getattr(task, "withheld_instruction", None)
+        if which != "withheld" or not withheld:
+            out.append(task)
+        if which != "trained" and withheld:
+            out.append(dataclasses.replace(task, name=task.name + WITHHELD, instruction=withheld))
+    return out
+
+
 def load_tasks(data_dir: str | os.PathLike[str], names: Sequence[str] | None = None) -> list[EvalTask]:
     """The eval tasks under ``data_dir`` (all, or those named by file stem or header name)."""
     paths = list_eval_tasks(data_dir)
@@ -90,6 +109,7 @@ def run_eval(
     on_result: Callable[[str, str, float], None] | None = None,
     keep_going: bool = False,
     progress: bool | None = None,
+    instructions: str = "both",
 ) -> dict[str, Any]:
     """Evaluate every model spec on every task; write ``out`` (JSON) and its ``.md`` / ``.png`` report.
 
@@ -97,6 +117,8 @@ def run_eval(
     With ``keep_going`` a model that fails to load or to run a task is recorded with its error (its row of
     the report says why) and the others still run; otherwise the error propagates. ``progress`` shows a bar
     ("model 3/6: NAME", the task running, tasks done and an ETA); ``None``: on when stderr is a terminal.
+    ``instructions`` picks the instruction sets (see :func:`with_withheld`); withheld copies are reported as
+    ``NAME@withheld`` and averaged apart.
     """
     if load is None:
         from promptembedder.evaluation.baselines import load_encoder, parse_spec
@@ -109,14 +131,22 @@ def run_eval(
     out = Path(out)
     started = time.perf_counter()
     data = resolve_data_dir(data_dir)
-    tasks = load_tasks(data, task_names)
+    tasks = with_withheld(load_tasks(data, task_names), instructions)
     results: dict[str, Any] = {
         "format": RESULTS_FORMAT,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "data_dir": str(data),
         "options": dataclasses.asdict(options),
         "tasks": [
-            {"name": t.name, "task_type": t.task_type, "source": t.source, "data_hash": t.data_hash, "size": len(t)}
+            {
+                "name": t.name,
+                "task_type": t.task_type,
+                "source": t.source,
+                "data_hash": t.data_hash,
+                "size": len(t),
+                "instruction": t.instruction,
+                "instruction_set": "withheld" if t.name.endswith(WITHHELD) else "trained",
+            }
             for t in tasks
         ],
         "models": [],

@@ -66,6 +66,26 @@ class ConfigError(ValueError):
     """A training config that names an unknown key or holds an impossible value."""
 
 
+class InstructionChoice(str, Enum):
+    """Which wording of a task's instruction a batch reads."""
+
+    DRAWN = "drawn"
+    """One of the task's instructions (``instructions.json`` beside the training files), drawn per batch."""
+    CANONICAL = "canonical"
+    """Always the instruction written in the examples (the task's first wording)."""
+
+
+class NegativesSource(str, Enum):
+    """Where an example's hard negatives come from."""
+
+    GIVEN = "given"
+    """The build's negatives (other senses, neighbouring verses, packages of the same section...)."""
+    MINED = "mined"
+    """Those mined by the frozen Embedding LLM (``promptembedder data mine``); the given ones where none."""
+    BOTH = "both"
+    """Mined first, then the given ones."""
+
+
 @dataclass
 class DataConfig:
     train_files: list[str] = field(
@@ -80,6 +100,13 @@ class DataConfig:
         metadata={"help": "Task i is drawn with probability ~ size_i ** alpha (1: proportional, 0: uniform)."},
     )
     hard_negatives: int = field(default=1, metadata={"help": "Hard negatives used per example (0 for none)."})
+    negatives: NegativesSource = field(
+        default=NegativesSource.GIVEN, metadata={"help": "given, mined (by the frozen backbone) or both."}
+    )
+    instructions: InstructionChoice = field(
+        default=InstructionChoice.DRAWN,
+        metadata={"help": "drawn (one of the task's wordings per batch, where the data lists them) or canonical."},
+    )
     dev_per_task: int = field(default=32, metadata={"help": "Examples per task held out as the dev slice."})
     max_query_length: int = field(default=64, metadata={"help": "Most query tokens (soft prompt included)."})
     max_document_length: int = field(default=128, metadata={"help": "Most document tokens."})

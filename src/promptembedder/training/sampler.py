@@ -18,14 +18,24 @@ class TaskBatch:
 
 
 class TaskBatchSampler:
-    """Draws, for step s, a task with probability ~ size ** alpha, then that task's next ``batch_size`` examples.
+    """Draws, for step s, a task with probability ~ size ** alpha, then that task's next ``batch_size`` examples
+    and one of the task's instructions.
 
     Everything is a function of (seed, step, per-task cursors): the state is a few integers, so a resumed
     run draws exactly the batches an uninterrupted one would. Each task walks through its own shuffled
     order and reshuffles (a new permutation from (seed, task, epoch)) when it runs out.
     """
 
-    def __init__(self, tasks: dict[str, Sequence[TrainExample]], batch_size: int, seed: int = 0, alpha: float = 1.0):
+    def __init__(
+        self,
+        tasks: dict[str, Sequence[TrainExample]],
+        batch_size: int,
+        seed: int = 0,
+        alpha: float = 1.0,
+        instructions: dict[str, Sequence[str]] | None = None,
+    ):
+        """``instructions``: task -> its wordings; each batch of that task draws one (seeded by the step, so a
+        resumed run draws the same). A task without a list uses its examples' own instruction."""
         small = {name: len(ex) for name, ex in tasks.items() if len(ex) < batch_size}
         self.tasks = {name: list(ex) for name, ex in sorted(tasks.items()) if name not in small}
         if not self.tasks:
@@ -37,6 +47,7 @@ class TaskBatchSampler:
         sizes = np.array([len(self.tasks[n]) for n in self.names], dtype=np.float64)
         weights = sizes**alpha
         self.probabilities = weights / weights.sum()
+        self.instructions = {n: list(v) for n, v in (instructions or {}).items() if n in self.tasks and v}
         self.step = 0
         self.cursors = {n: 0 for n in self.names}
         self.epochs = {n: 0 for n in self.names}
@@ -57,7 +68,9 @@ class TaskBatchSampler:
         picked = [examples[i] for i in order[self.cursors[name] : self.cursors[name] + self.batch_size]]
         self.cursors[name] += self.batch_size
         self.step += 1
-        return TaskBatch(name, picked[0].instruction, picked)
+        wordings = self.instructions.get(name)
+        instruction = wordings[int(rng.integers(len(wordings)))] if wordings else picked[0].instruction
+        return TaskBatch(name, instruction, picked)
 
     def state_dict(self) -> dict:
         return {"step": self.step, "cursors": dict(self.cursors), "epochs": dict(self.epochs), "seed": self.seed}

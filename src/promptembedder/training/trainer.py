@@ -15,6 +15,7 @@ import os
 import signal
 import threading
 import time
+from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
 
@@ -27,6 +28,7 @@ from transformers import get_scheduler
 
 from promptembedder.data import default_data_dir, sample_dir
 from promptembedder.data.format import TrainExample, list_train_files, load_train_file
+from promptembedder.data.text import normalise
 from promptembedder.embedder import PromptEmbedder
 from promptembedder.training.checkpoint import (
     list_checkpoints,
@@ -38,7 +40,9 @@ from promptembedder.training.checkpoint import (
 from promptembedder.training.config import (
     RESUMABLE_KEYS,
     ConfigError,
+    InstructionChoice,
     Method,
+    NegativesSource,
     Precision,
     PromptingTraining,
     TrainConfig,
@@ -80,6 +84,44 @@ def load_training_data(config: TrainConfig) -> tuple[dict[str, list[TrainExample
         dev[task] = [examples[j] for j in order[:n_dev]]
         train[task] = [examples[j] for j in order[n_dev:]]
     return train, dev
+
+
+INSTRUCTIONS_FILE = "instructions.json"  # {task: [wordings]} beside the training files, written by the build
+
+
+def load_instructions(config: TrainConfig) -> dict[str, list[str]]:
+    """Task -> its instruction wordings, from ``instructions.json`` in (or beside) each training entry."""
+    if config.data.instructions is InstructionChoice.CANONICAL:
+        return {}
+    named = {"sample": sample_dir() / "train", "built": default_data_dir() / "train"}
+    found: dict[str, list[str]] = {}
+    for entry in config.data.train_files or ["sample"]:
+        p = named[entry] if entry in named else Path(entry).expanduser()
+        file = (p if p.is_dir() else p.parent) / INSTRUCTIONS_FILE
+        if not file.is_file():
+            continue
+        try:
+            data = json.loads(file.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as err:
+            raise ConfigError(f"{file} is not valid JSON ({err}); rebuild the data") from None
+        if not isinstance(data, dict) or not all(
+            isinstance(v, list) and v and all(isinstance(i, str) and i.strip() for i in v) for v in data.values()
+        ):
+            raise ConfigError(f"{file} must map each task to a non-empty list of instructions; rebuild the data")
+        for task, wordings in data.items():
+            found.setdefault(task, list(dict.fromkeys(wordings)))
+    return found
+
+
+def false_negative_mask(queries: list[str], positives: list[str], pool: list[str | None]) -> list[list[bool]]:
+    """True where pool document j must not count as a negative of query i: an empty slot, or the positive of
+    any example whose query is the same text (normalised) as i's, its own positive included. Two examples
+    "bank" -> "a river's edge" and "bank" -> "a money lender" then never push each other's answers away."""
+    keys = [normalise(q) for q in queries]
+    answers: dict[str, set[str]] = defaultdict(set)
+    for key, positive in zip(keys, positives, strict=True):
+        answers[key].add(positive)
+    return [[t is None or t in answers[key] for t in pool] for key in keys]
 
 
 def _text_key(text: str) -> str:
@@ -209,6 +251,15 @@ class Trainer:
             return torch.cat(all_gather(tensor.contiguous()))
         return self.accelerator.gather(tensor.contiguous())
 
+    def _negatives(self, example: TrainExample) -> list[str]:
+        source = self.config.data.negatives
+        mined = list(getattr(example, "mined_negatives", None) or [])
+        if source is NegativesSource.MINED:
+            return mined or list(example.negatives)
+        if source is NegativesSource.BOTH:
+            return mined + [n for n in example.negatives if n not in mined]
+        return list(example.negatives)
+
     def _step(self, ddp_model, model: PromptEmbedder, batch: TaskBatch) -> float:
         c, acc = self.config, self.accelerator
         world, rank = acc.num_processes, acc.process_index
@@ -217,13 +268,12 @@ class Trainer:
         n_neg = c.data.hard_negatives
         # Every rank knows the global batch, so the doc pool's layout and its false negatives are computed
         # alike everywhere: [positives of rank 0..W-1][negatives of rank 0..W-1, n_neg slots per example].
-        negatives = [(ex.negatives[:n_neg] + [None] * n_neg)[:n_neg] for ex in batch.examples]
+        negatives = [(self._negatives(ex)[:n_neg] + [None] * n_neg)[:n_neg] for ex in batch.examples]
         pool_texts = [ex.positive for ex in batch.examples] + [t for row in negatives for t in row]
         positives = [ex.positive for ex in batch.examples]
         mine = slice(rank * per_rank, (rank + 1) * per_rank)
-        false_neg = torch.tensor(
-            [[(t is None) or (t == p) for t in pool_texts] for p in positives[mine]], device=acc.device
-        )
+        mask = false_negative_mask([ex.query for ex in batch.examples], positives, pool_texts)
+        false_neg = torch.tensor(mask[mine], device=acc.device)
         local_pos = [ex.positive for ex in local]
         local_neg = [
             t if t is not None else ex.positive for ex, row in zip(local, negatives[mine], strict=True) for t in row
@@ -285,7 +335,9 @@ class Trainer:
             raise ConfigError(f"batch_size={c.batch_size} is not divisible by {acc.num_processes} processes")
         train, dev = load_training_data(c)
         self.instructions = sorted({ex.instruction for examples in train.values() for ex in examples})
-        sampler = TaskBatchSampler(train, c.batch_size, seed=c.seed, alpha=c.data.mixing_alpha)
+        wordings = load_instructions(c)
+        self.instructions = sorted(set(self.instructions) | {w for ws in wordings.values() for w in ws})
+        sampler = TaskBatchSampler(train, c.batch_size, seed=c.seed, alpha=c.data.mixing_alpha, instructions=wordings)
         if sampler.skipped:
             logger.warning("tasks with fewer examples than batch_size are skipped: %s", sampler.skipped)
         set_seed(c.seed)
