@@ -24,7 +24,7 @@ from promptembedder.baselines.common import (
 )
 from promptembedder.config import PromptEmbedderConfig
 from promptembedder.embedding import EmbeddingLLM
-from promptembedder.evaluation.baselines import INSTRUCTION_TEMPLATE
+from promptembedder.identity import INSTRUCTION_TEMPLATE
 
 ADAPTER_DIR = "adapter"
 

@@ -35,7 +35,7 @@ from promptembedder.baselines.common import (
 )
 from promptembedder.config import DocumentPrompt, PromptEmbedderConfig
 from promptembedder.embedding import EmbeddingLLM
-from promptembedder.evaluation.baselines import plain_document_fingerprint
+from promptembedder.identity import plain_document_fingerprint
 from promptembedder.prompting import vocabulary_embeddings
 
 logger = logging.getLogger(__name__)

@@ -164,8 +164,8 @@ def mine(
     target = (out or source / "mined").expanduser()
 
     from promptembedder.embedding import EmbeddingLLM
-    from promptembedder.evaluation.baselines import plain_document_fingerprint, weights_digest
     from promptembedder.evaluation.cache import EmbeddingCache
+    from promptembedder.identity import plain_document_fingerprint, weights_digest
 
     started = time.perf_counter()
     backbone = EmbeddingLLM.from_name(model, pooling=pooling, normalize=True, max_length=max_length).eval()

@@ -14,13 +14,18 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from promptembedder.identity import (  # noqa: F401 - re-exported: the names callers know
+    INSTRUCTION_TEMPLATE,
+    plain_document_fingerprint,
+    weights_digest,
+)
+from promptembedder.identity import settings_fingerprint as _fingerprint
 
 SPEC_FORMS = (
     "DIR (a saved PromptEmbedder, LoRA or prompt-tuning folder)",
@@ -29,7 +34,6 @@ SPEC_FORMS = (
     "minilm (all-MiniLM-L6-v2 sentence embedder)",
     "untrained:PROMPTING->EMBEDDING (fresh, seeded PromptEmbedder)",
 )
-INSTRUCTION_TEMPLATE = "Instruct: {instruction}\nQuery: "
 POOLINGS = ("mean", "last")
 
 
@@ -39,30 +43,6 @@ class ModelSpecError(ValueError):
     def __init__(self, spec: str, problem: str) -> None:
         forms = "\n  ".join(SPEC_FORMS)
         super().__init__(f"--model {spec!r}: {problem}. Use one of:\n  {forms}")
-
-
-def weights_digest(module: Any, sample: int = 4096) -> str:
-    """sha256 over parameter names, shapes and about ``sample`` strided values per tensor (fast, yet any
-    retrained or different checkpoint changes it)."""
-    digest = hashlib.sha256()
-    for name, tensor in sorted(module.state_dict().items()):
-        flat = tensor.detach().reshape(-1)
-        if flat.numel() > sample:
-            flat = flat[:: flat.numel() // sample]
-        digest.update(f"{name}:{tuple(tensor.shape)}".encode())
-        digest.update(flat.float().cpu().numpy().tobytes())
-    return digest.hexdigest()[:16]
-
-
-def _fingerprint(settings: dict[str, Any], weights: str) -> str:
-    return hashlib.sha256((json.dumps(settings, sort_keys=True) + weights).encode()).hexdigest()[:16]
-
-
-def plain_document_fingerprint(weights: str, pooling: str, max_length: int, dtype: str) -> str:
-    """What a plain (unprompted, normalised) document embedding depends on: backbone weights, pooling,
-    truncation and precision. BackboneEncoder and a PromptEmbedder with plain documents compute it alike."""
-    settings = {"documents": "plain", "pooling": pooling, "max_length": max_length, "dtype": dtype}
-    return _fingerprint(settings, weights)
 
 
 class BackboneEncoder:
