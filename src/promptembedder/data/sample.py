@@ -130,6 +130,10 @@ def make_sample(
                 "full_sha256": f["sha256"],
             }
         )
+    if "instructions" in full:  # the wordings of every task travel whole: they are small
+        instr = full["instructions"]["path"]
+        (out_dir / instr).parent.mkdir(parents=True, exist_ok=True)
+        write_json(out_dir / instr, json.loads((full_dir / instr).read_text(encoding="utf-8")))
     manifest = {
         **{k: v for k, v in full.items() if k != "files"},
         "files": files,

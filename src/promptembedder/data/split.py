@@ -3,6 +3,7 @@ the guard that keeps every held-out text out of training."""
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
@@ -120,9 +121,11 @@ class LeakGuard:
                 continue
             pos = normalise(ex.positive)
             negs = [n for n in ex.negatives if not leaks(n) and normalise(n) != pos]
-            if len(negs) != len(ex.negatives):
-                dropped["negatives"] = dropped.get("negatives", 0) + len(ex.negatives) - len(negs)
-                ex = TrainExample(ex.task, ex.instruction, ex.query, ex.positive, negs)
+            mined = [n for n in ex.mined_negatives if not leaks(n) and normalise(n) != pos]
+            if len(negs) != len(ex.negatives) or len(mined) != len(ex.mined_negatives):
+                lost = len(ex.negatives) - len(negs) + len(ex.mined_negatives) - len(mined)
+                dropped["negatives"] = dropped.get("negatives", 0) + lost
+                ex = dataclasses.replace(ex, negatives=negs, mined_negatives=mined)
             out.append(ex)
         return out
 
@@ -131,7 +134,9 @@ class LeakGuard:
         seen: set[str] = set()
         bad: list[str] = []
         for ex in examples:
-            for fld, text in (("query", ex.query), ("positive", ex.positive), *(("negative", n) for n in ex.negatives)):
+            texts = [("query", ex.query), ("positive", ex.positive), *(("negative", n) for n in ex.negatives)]
+            texts += [("mined negative", n) for n in ex.mined_negatives]
+            for fld, text in texts:
                 if text in seen:
                     continue
                 seen.add(text)

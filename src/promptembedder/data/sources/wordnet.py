@@ -50,6 +50,7 @@ class Synset:
     lemmas: tuple[str, ...]  # underscores turned to spaces, adjective markers dropped, order kept
     definition: str
     examples: tuple[str, ...]
+    hypernyms: tuple[str, ...] = ()  # ids of its hypernyms and instance hypernyms (pointers @ and @i)
 
 
 def split_gloss(gloss: str) -> tuple[str, tuple[str, ...]]:
@@ -86,7 +87,26 @@ def parse_data_line(line: str, pos_file: str) -> Synset:
         raise WordNetParseError(f"unknown lexicographer file {lexnum}")
     lemmas = tuple(dict.fromkeys(_ADJ_MARKER.sub("", w).replace("_", " ") for w in words))
     definition, examples = split_gloss(gloss)
-    return Synset(f"{_POS_LETTER[pos_file]}{offset}", ss_type, LEXNAMES[lexnum], lemmas, definition, examples)
+    sid = f"{_POS_LETTER[pos_file]}{offset}"
+    return Synset(sid, ss_type, LEXNAMES[lexnum], lemmas, definition, examples, _hypernyms(cols[4 + 2 * wcount :]))
+
+
+def _hypernyms(cols: list[str]) -> tuple[str, ...]:
+    """Hypernym ids from the pointer list ``p_cnt (symbol offset pos source/target)*``. A satellite's
+    pointer names its file by ``s``, which lives in the adjective file like ``a``."""
+    try:
+        count = int(cols[0])
+    except (IndexError, ValueError):
+        raise WordNetParseError("bad pointer count") from None
+    ptrs = cols[1 : 1 + 4 * count]
+    if len(ptrs) != 4 * count:
+        raise WordNetParseError("pointer list shorter than its count")
+    out = []
+    for i in range(0, len(ptrs), 4):
+        symbol, offset, pos = ptrs[i : i + 3]
+        if symbol in ("@", "@i"):
+            out.append(f"{'a' if pos == 's' else pos}{offset}")
+    return tuple(out)
 
 
 def parse_data_file(lines: Iterable[str], pos_file: str, name: str = "") -> Iterator[Synset]:
