@@ -41,6 +41,11 @@ from promptembedder.bench.cli import bench_command  # noqa: E402
 
 app.command("bench")(bench_command)
 
+from promptembedder.serving.cli import export_command, serve_command  # noqa: E402
+
+app.command("export")(export_command)
+app.command("serve")(serve_command)
+
 
 def main() -> None:
     app()
