@@ -59,6 +59,9 @@ def serve_command(
     max_tokens_per_text: int = typer.Option(None, help=_HELP["max_tokens_per_text"]),
     truncate: bool = typer.Option(_DEFAULTS.truncate, "--truncate/--refuse-long", help=_HELP["truncate"]),
     max_body_bytes: int = typer.Option(_DEFAULTS.max_body_bytes, help=_HELP["max_body_bytes"]),
+    max_cached_instructions: int = typer.Option(
+        _DEFAULTS.max_cached_instructions, help=_HELP["max_cached_instructions"]
+    ),
     api_key: str = typer.Option(None, "--api-key", envvar="PROMPTEMBEDDER_API_KEY", help=_HELP["api_key"]),
     graceful_timeout: float = typer.Option(
         30.0, "--graceful-timeout", help="On Ctrl-C/SIGTERM, seconds to finish the requests in flight."
@@ -84,6 +87,7 @@ def serve_command(
             max_tokens_per_text=max_tokens_per_text,
             truncate=truncate,
             max_body_bytes=max_body_bytes,
+            max_cached_instructions=max_cached_instructions,
             api_key=api_key,
         )
         named = read_tasks(tasks) if tasks is not None else None

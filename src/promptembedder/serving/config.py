@@ -27,12 +27,16 @@ class ServeConfig:
         metadata={"help": "Cut texts over max_tokens_per_text to it, instead of refusing the request (400)."},
     )
     max_body_bytes: int = field(default=4 * 1024 * 1024, metadata={"help": "Most bytes of one request body."})
+    max_cached_instructions: int = field(
+        default=1024,
+        metadata={"help": "Soft prompts of request instructions (not tasks) kept, least recently used dropped."},
+    )
     api_key: str | None = field(
         default=None, metadata={"help": "If set, /v1/* requires the header 'Authorization: Bearer KEY'."}
     )
 
     def __post_init__(self) -> None:
-        for name in ("max_batch_tokens", "max_texts_per_request", "max_body_bytes"):
+        for name in ("max_batch_tokens", "max_texts_per_request", "max_body_bytes", "max_cached_instructions"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import copy
+from collections import OrderedDict
 from enum import Enum
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from promptembedder.config import DocumentPrompt
+from promptembedder.config import Conditioning, DocumentPrompt
 from promptembedder.serving.bundle import Servable
 from promptembedder.serving.config import ServeConfig
 from promptembedder.serving.errors import APIError
@@ -46,6 +47,9 @@ class EmbeddingService:
         if servable.name in servable.tasks:
             raise ValueError(f"a task is named {servable.name!r} like the served model itself: rename the task")
         self.model_ids = [servable.name, *servable.tasks]
+        # Aligned prompts of instructions sent in requests, on the worker thread only. Bounded, unlike the
+        # model's own cache: clients choose these strings.
+        self._generated: OrderedDict[str, torch.Tensor] = OrderedDict()
 
     @property
     def dimension(self) -> int:
@@ -127,7 +131,19 @@ class EmbeddingService:
             if instruction is not None:
                 prefix = servable.task_prompts.get(instruction)
                 if prefix is None:
-                    prefix = servable.model.prompt_for(texts, instruction)
+                    prefix = self._prompt(texts, instruction)
             limit = self.max_tokens + self.prefix_tokens(instruction)
             vectors = F.normalize(servable.embedding(texts, prefix=prefix, max_length=limit), dim=-1)
         return vectors.float().cpu().numpy()
+
+    def _prompt(self, texts: list[str], instruction: str) -> torch.Tensor:
+        model = self.servable.model
+        if model.config.conditioning is not Conditioning.INSTRUCTION:
+            return model.prompt_for(texts, instruction, use_cache=False)  # one soft prompt per text
+        prompt = self._generated.pop(instruction, None)
+        if prompt is None:
+            prompt = model.prompt_for([], instruction, use_cache=False)
+        self._generated[instruction] = prompt  # now the most recently used
+        while len(self._generated) > self.config.max_cached_instructions:
+            self._generated.popitem(last=False)
+        return prompt
