@@ -101,6 +101,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=4, help="Requests per client, sent one after another.")
     parser.add_argument("--texts-per-request", type=int, default=1)
     parser.add_argument("--tokens", type=int, default=32, help="Tokens per text (the Embedding LLM's tokenizer).")
+    parser.add_argument("--batch-window-ms", type=float, default=None, help="Passed to serve (default: serve's).")
     parser.add_argument("--out", default="bench/results/serve/serve_throughput.json")
     args = parser.parse_args()
     threads = os.environ.get("OMP_NUM_THREADS")
@@ -129,7 +130,10 @@ def main() -> None:
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
     command = [sys.executable, "-m", "promptembedder", "serve", str(work / "bundle"), "--port", str(port)]
-    server = subprocess.Popen([*command, "--device", "cpu", "--log-level", "warning"], env=dict(os.environ))
+    command += ["--device", "cpu", "--log-level", "warning"]
+    if args.batch_window_ms is not None:
+        command += ["--batch-window-ms", str(args.batch_window_ms)]
+    server = subprocess.Popen(command, env=dict(os.environ))
     try:
         _wait_healthy(url, server)
         asyncio.run(_load(url, [[texts[:per]] for _ in range(args.clients)]))  # warm-up: one round
@@ -156,6 +160,7 @@ def main() -> None:
         "texts_per_request": per,
         "texts": n_texts,
         "batch_size_in_process": batch_size,
+        "serve_command": " ".join(command[1:]).replace(str(work), "TMP"),
         "server": {
             "seconds": round(wall, 2),
             "texts_per_s": round(n_texts / wall, 2),

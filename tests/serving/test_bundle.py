@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 import torch
 
-from promptembedder import PromptEmbedder
 from promptembedder.serving import BundleError, export_bundle, load_bundle, load_servable, read_tasks
 from promptembedder.serving.bundle import BUNDLE_NAME
 from promptembedder.serving.config import ServeConfig
@@ -118,4 +117,3 @@ def test_load_servable_tells_a_bundle_from_a_model_and_refuses_anything_else(sav
         load_servable(saved["bundle"], tasks=TASKS, device="cpu")
     with pytest.raises(BundleError, match="--prompting is for a bundle"):
         load_servable(saved["model"], prompting=saved["model"], device="cpu")
-    assert isinstance(PromptEmbedder.read_metadata(saved["model"]), dict)

@@ -72,10 +72,13 @@ def serve_command(
 
     A bundle's tasks are chosen by the request's 'model'; with a Prompting LLM any 'instruction' works too.
     """
-    import uvicorn
+    try:
+        import uvicorn
 
+        from promptembedder.serving.app import create_app
+    except ImportError as err:
+        _fail(ImportError(f"serving needs the 'serve' extra ({err}): pip install 'promptembedder[serve]'"))
     from promptembedder.embedder import EmbeddingModelMismatchError, NotAPromptEmbedderError
-    from promptembedder.serving.app import create_app
     from promptembedder.serving.bundle import BundleError, load_servable, read_tasks
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
