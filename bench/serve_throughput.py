@@ -104,10 +104,13 @@ def main() -> None:
     parser.add_argument("--batch-window-ms", type=float, default=None, help="Passed to serve (default: serve's).")
     parser.add_argument("--out", default="bench/results/serve/serve_throughput.json")
     args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="serve-bench-") as tmp:
+        run(args, Path(tmp))
+
+
+def run(args: argparse.Namespace, work: Path) -> None:
     threads = os.environ.get("OMP_NUM_THREADS")
     load_before = os.getloadavg()
-
-    work = Path(tempfile.mkdtemp(prefix="serve-bench-"))
     model = PromptEmbedder.from_models(args.prompting, args.embedding, device="cpu")
     model.save_pretrained(work / "model")
     export_bundle(model, {"search": INSTRUCTION}, work / "bundle")

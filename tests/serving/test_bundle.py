@@ -1,13 +1,14 @@
 """Task bundles: export, load without the Prompting LLM, with it, and what is refused."""
 
 import json
+import os
 
 import numpy as np
 import pytest
 import torch
 
 from promptembedder.serving import BundleError, export_bundle, load_bundle, load_servable, read_tasks
-from promptembedder.serving.bundle import BUNDLE_NAME
+from promptembedder.serving.bundle import BUNDLE_NAME, TASK_PROMPTS_NAME
 from promptembedder.serving.config import ServeConfig
 from promptembedder.serving.service import EmbeddingService
 from promptembedder.transfer import SoftPromptError, SoftPrompts
@@ -88,6 +89,10 @@ def test_export_again_replaces_the_bundle_whole(saved, reference, tmp_path):
     export_bundle(reference, {"two": "find the same song"}, out)
     assert json.loads((out / BUNDLE_NAME).read_text())["tasks"] == {"two": "find the same song"}
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+    mask = os.umask(0)
+    os.umask(mask)
+    assert (out.stat().st_mode & 0o777) == 0o777 & ~mask  # not mkdtemp's owner-only mode: a bundle gets deployed
+    assert ((out / TASK_PROMPTS_NAME).stat().st_mode & 0o777) == 0o666 & ~mask
 
 
 @pytest.mark.parametrize(

@@ -108,6 +108,7 @@ def export_bundle(model: PromptEmbedder, tasks: dict[str, str], out: str | os.Pa
             "source": source,
         }
         (staging / BUNDLE_NAME).write_text(json.dumps(meta, indent=2, ensure_ascii=False))
+        _readable(staging)
         old = None
         if target.exists():
             old = target.with_name(f".{target.name}.old-{os.getpid()}")
@@ -118,6 +119,14 @@ def export_bundle(model: PromptEmbedder, tasks: dict[str, str], out: str | os.Pa
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return target
+
+
+def _readable(folder: Path) -> None:
+    """Modes as the umask says: mkdtemp makes the folder owner-only, and a bundle is meant to be deployed."""
+    mask = os.umask(0)
+    os.umask(mask)
+    for path in [folder, *folder.rglob("*")]:
+        path.chmod((0o777 if path.is_dir() else 0o666) & ~mask)
 
 
 @dataclass
