@@ -45,6 +45,11 @@ from promptembedder.bench.cli import bench_command  # noqa: E402
 
 app.command("bench")(bench_command)
 
+from promptembedder.serving.cli import export_command, serve_command  # noqa: E402
+
+app.command("export")(export_command)
+app.command("serve")(serve_command)
+
 
 def _user_errors() -> tuple[type[BaseException], ...]:
     """Errors that mean bad input (a name, a file, a value), not a bug: one message and exit 2, no traceback."""
