@@ -10,6 +10,7 @@ import pytest
 
 from promptembedder.data.build import LoadedSources, build, build_sets, write_build
 from promptembedder.data.format import TrainExample, list_eval_tasks, list_train_files, load_eval_task, load_train_file
+from promptembedder.data.instructions import EVAL_INSTRUCTIONS, TRAIN_INSTRUCTIONS
 from promptembedder.data.sample import make_sample
 from promptembedder.data.split import LeakageError, LeakGuard, heldout_synsets, stratified_split
 from promptembedder.data.text import normalise
@@ -38,13 +39,9 @@ def built(tmp_path_factory: pytest.TempPathFactory, fixture_sources: LoadedSourc
 
 def test_layout_and_every_file_validates(built: Path) -> None:
     names = {p.stem for p in list_train_files(built)}
-    assert names == {
-        "wordnet_word_gloss",
-        "wordnet_example_gloss",
-        "gcide_word_definition",
-        "bible_ot_paraphrase",
-        "debian_summary_description",
-    }
+    # Every task the fixtures can feed: the fixture WordNet holds no hypernym of its synsets, and no verse
+    # of the fixture Bible is listed in the Nave's excerpt, so those two tasks are the only ones absent.
+    assert names == set(TRAIN_INSTRUCTIONS) - {"wordnet_gloss_hypernym", "bible_topic_verse"}
     evals = {p.stem: load_eval_task(p) for p in list_eval_tasks(built)}
     assert {t.task_type for t in evals.values()} == {
         "retrieval",
@@ -58,6 +55,24 @@ def test_layout_and_every_file_validates(built: Path) -> None:
     for f in manifest["files"]:
         assert f["count"] > 0 and len(f["sha256"]) == 64 and f["license"] and f["source"]
     assert manifest["stats"]["leakage_check"]["violations"] == 0
+
+
+def test_instructions_travel_with_the_data(built: Path) -> None:
+    manifest = json.loads((built / "manifest.json").read_text())
+    wordings = json.loads((built / "train" / "instructions.json").read_text())
+    assert manifest["instructions"]["path"] == "train/instructions.json"
+    assert wordings == {name: TRAIN_INSTRUCTIONS[name] for name in wordings}
+    assert set(wordings) == {p.stem for p in list_train_files(built)}
+    for f in manifest["files"]:
+        if f["split"] == "train":
+            assert f["instructions"] == TRAIN_INSTRUCTIONS[f["name"]]
+            assert f["instruction"] == TRAIN_INSTRUCTIONS[f["name"]][0]
+        else:
+            task = load_eval_task(built / f["path"])
+            assert task.instruction == f["instruction"] == EVAL_INSTRUCTIONS[f["name"]]["trained"]
+            assert task.withheld_instruction == f["withheld_instruction"] == EVAL_INSTRUCTIONS[f["name"]]["withheld"]
+    for key in ("devil", "elements", "fortunes", "manpages", "python", "mhcc", "naves"):
+        assert manifest["sources"][key]["license"]
 
 
 def test_build_is_deterministic(tmp_path: Path, fixture_sources: LoadedSources, built: Path) -> None:
@@ -109,6 +124,16 @@ def test_leak_fails_the_build(tmp_path: Path, fixture_sources: LoadedSources) ->
     with pytest.raises(LeakageError, match="held-out text found in training data"):
         write_build(tmp_path, src, evals, trains, guard, stats)
     assert not (tmp_path / "manifest.json").exists()  # a failed build leaves no manifest claiming success
+
+
+def test_new_testament_text_in_a_new_task_fails_the_build(tmp_path: Path, fixture_sources: LoadedSources) -> None:
+    src = copy.deepcopy(fixture_sources)
+    evals, trains, guard, stats = build_sets(src, HELDOUT)
+    nt = next(v for v in src.verses if v.testament == "nt")
+    comm = next(ts for ts in trains if ts.name == "bible_commentary_verse")
+    comm.examples.append(TrainExample(comm.name, "i", "a note on the Beatitudes", nt.kjv))
+    with pytest.raises(LeakageError, match="bible_commentary_verse.jsonl: positive"):
+        write_build(tmp_path, src, evals, trains, guard, stats)
 
 
 def test_leak_guard_rules() -> None:

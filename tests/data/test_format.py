@@ -30,6 +30,18 @@ def test_train_roundtrip(tmp_path: Path) -> None:
     assert len(ex) == 2 and ex[0].negatives == ["n"] and ex[1].negatives == []
 
 
+def test_mined_negatives_roundtrip_and_stay_absent_when_empty(tmp_path: Path) -> None:
+    p = tmp_path / "t.jsonl"
+    write_jsonl_atomic(p, [{**TRAIN_OK, "mined_negatives": ["m1", "m2"]}, TRAIN_OK])
+    mined, plain = load_train_file(p)
+    assert mined.mined_negatives == ["m1", "m2"] and plain.mined_negatives == []
+    assert mined.to_json()["mined_negatives"] == ["m1", "m2"]
+    assert "mined_negatives" not in plain.to_json()  # unmined files are written exactly as before
+    q = tmp_path / "again.jsonl"
+    write_jsonl_atomic(q, [e.to_json() for e in (mined, plain)])
+    assert q.read_bytes() == p.read_bytes()
+
+
 @pytest.mark.parametrize(
     ("bad", "needle"),
     [
@@ -41,6 +53,8 @@ def test_train_roundtrip(tmp_path: Path) -> None:
         (json.dumps({**TRAIN_OK, "negatives": [1]}), "'negatives'[0] must be str"),
         (json.dumps({**TRAIN_OK, "query": "  "}), "'query' is empty"),
         (json.dumps({**TRAIN_OK, "extra": 1}), "unknown key(s) 'extra'"),
+        (json.dumps({**TRAIN_OK, "mined_negatives": "n"}), "'mined_negatives' must be list"),
+        (json.dumps({**TRAIN_OK, "mined_negatives": ["ok", 2]}), "'mined_negatives'[1] must be str"),
     ],
 )
 def test_train_bad_line_names_file_and_line(tmp_path: Path, bad: str, needle: str) -> None:
@@ -95,6 +109,21 @@ def test_unjudged_query_rejected(tmp_path: Path) -> None:
     write_jsonl_atomic(p, _retrieval([{"kind": "query", "id": "q2", "text": "lonely"}]))
     with pytest.raises(DataFormatError, match="'q2' has no qrel"):
         load_eval_task(p)
+
+
+def test_withheld_instruction_is_optional_and_checked(tmp_path: Path) -> None:
+    p = tmp_path / "e.jsonl"
+    pair = {"kind": "pair", "text1": "a", "text2": "b", "score": 1.0}
+    write_jsonl_atomic(p, [eval_header("e", "sts", "Trained wording", "s", "d", "Withheld wording"), pair])
+    task = load_eval_task(p)
+    assert (task.instruction, task.withheld_instruction) == ("Trained wording", "Withheld wording")
+    write_jsonl_atomic(p, [eval_header("e", "sts", "Trained wording", "s", "d"), pair])
+    assert "withheld_instruction" not in eval_header("e", "sts", "i", "s", "d")
+    assert load_eval_task(p).withheld_instruction == ""
+    for bad, needle in ((3, "'withheld_instruction' must be str"), ("  ", "'withheld_instruction' is empty")):
+        write_jsonl_atomic(p, [{**eval_header("e", "sts", "i", "s", "d"), "withheld_instruction": bad}, pair])
+        with pytest.raises(DataFormatError, match=needle):
+            load_eval_task(p)
 
 
 def test_header_checked(tmp_path: Path) -> None:

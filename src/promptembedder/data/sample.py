@@ -18,6 +18,10 @@ from promptembedder.data.format import load_eval_task, load_train_file, sha256_f
 
 SAMPLE_LINES = 300
 SAMPLE_BYTES = 70_000
+# A training file gets less: there are 22 of them, and the demo needs a taste of every task rather than
+# much of any one (the sample ships inside the package).
+TRAIN_SAMPLE_LINES = 200
+TRAIN_SAMPLE_BYTES = 30_000
 
 
 def _read(path: Path) -> list[dict[str, Any]]:
@@ -116,7 +120,8 @@ def make_sample(
             task = load_eval_task(dst)
             count, records = len(task), record_counts(task)
         else:
-            write_jsonl_atomic(dst, sample_records(recs, None, f["path"], lines, max_bytes))
+            budget = (min(lines, TRAIN_SAMPLE_LINES), min(max_bytes, TRAIN_SAMPLE_BYTES))
+            write_jsonl_atomic(dst, sample_records(recs, None, f["path"], *budget))
             examples = load_train_file(dst)
             count, records = len(examples), {"negatives": sum(len(e.negatives) for e in examples)}
         files.append(
@@ -137,7 +142,13 @@ def make_sample(
     manifest = {
         **{k: v for k, v in full.items() if k != "files"},
         "files": files,
-        "sample": {"lines_per_file": lines, "max_bytes_per_file": max_bytes, "of": full["format"]},
+        "sample": {
+            "lines_per_file": lines,
+            "max_bytes_per_file": max_bytes,
+            "train_lines_per_file": min(lines, TRAIN_SAMPLE_LINES),
+            "train_max_bytes_per_file": min(max_bytes, TRAIN_SAMPLE_BYTES),
+            "of": full["format"],
+        },
     }
     write_json(out_dir / "manifest.json", manifest)
     return manifest

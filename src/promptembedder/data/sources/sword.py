@@ -48,12 +48,12 @@ class Topic:
 
 
 def clean_note(raw: str) -> str:
-    """Plain commentary text: introductions, outline tables and the ``Verses`` marker removed."""
-    text = _TABLE.sub(" ", _INTRO.sub(" ", raw))
-    m = _VERSES_MARK.search(text)
-    if m:
-        text = text[m.end() :]
-    return clean_osis(text)
+    """Plain commentary text: what follows the ``Verses`` marker, outline tables removed. The note body
+    itself sits in an "introduction" div, so introductions are dropped only where there is no marker
+    (the book introduction and chapter outline come before the first marker)."""
+    m = _VERSES_MARK.search(raw)
+    text = raw[m.end() :] if m else _INTRO.sub(" ", raw)
+    return clean_osis(_TABLE.sub(" ", text))
 
 
 def notes_from_verses(verses: list[tuple[tuple[str, str, int, int], str]]) -> list[Note]:
