@@ -8,6 +8,7 @@ import sys
 import pytest
 
 from promptembedder.cli import main
+from promptembedder.data import sample_dir
 
 from tiny import tiny_embedder
 
@@ -24,6 +25,7 @@ BAD_MODEL = {
     "eval untrained": ["eval", "-m", f"untrained:smollm2-135m->{NO_MODEL}"],
     "transfer": ["transfer", "--from", "SOURCE", "--embedding-model", NO_MODEL],
     "bench": ["bench", "--set", f"model.embedding_model={NO_MODEL}"],
+    "data mine": ["data", "mine", "--data", "SAMPLE", "--model", NO_MODEL],
 }
 MISSING_FILE = {
     "train config": ["train", f"{NO_FILE}.yaml"],
@@ -37,6 +39,10 @@ MISSING_FILE = {
     "bench eval data": ["bench", "--eval-data", NO_FILE],
     "data info": ["data", "info", NO_FILE],
     "data sample": ["data", "sample", "--from", NO_FILE, "--out", "OUT"],
+    "data mine": ["data", "mine", "--data", NO_FILE],
+    "export model": ["export", "--model", NO_FILE, "--tasks", "TASKS", "--out", "OUT"],
+    "export tasks": ["export", "--model", "SOURCE", "--tasks", NO_FILE, "--out", "OUT"],
+    "serve folder": ["serve", NO_FILE],
 }
 
 
@@ -56,9 +62,21 @@ def source(tmp_path_factory: pytest.TempPathFactory) -> str:
     return str(folder)
 
 
+def tasks_file(folder) -> str:
+    path = folder / "tasks.yaml"
+    path.write_text("similar: Retrieve a sentence with the same meaning\n")
+    return str(path)
+
+
 def _fill(args: list[str], tmp_path, source: str) -> list[str]:
     return [
-        {"SOURCE": source, "OUT": str(tmp_path / "out")}.get(a, a).replace("NOFILE", NO_FILE + ".jsonl") for a in args
+        {
+            "SOURCE": source,
+            "OUT": str(tmp_path / "out"),
+            "SAMPLE": str(sample_dir()),
+            "TASKS": tasks_file(tmp_path),
+        }.get(a, a).replace("NOFILE", NO_FILE + ".jsonl")
+        for a in args
     ]
 
 

@@ -61,3 +61,66 @@ def test_subsample_is_seeded_and_keeps_file_order():
 def test_impossible_settings_are_refused():
     with pytest.raises(ValueError, match="top_k"):
         MineSettings(top_k=0)
+
+
+def test_the_mine_command_writes_mined_negatives_that_training_reads(tmp_path, monkeypatch):
+    """End to end on a tiny backbone: `data mine` writes a data folder whose examples carry mined negatives
+    (none an answer of its own query), a second run embeds nothing again, and the trainer reads them."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from promptembedder.data.cli import app
+    from promptembedder.data.format import load_train_file
+    from promptembedder.training.config import load_config
+    from promptembedder.training.trainer import Trainer, load_training_data
+
+    from tiny import save_tiny_pair, write_tiny_train_files
+
+    monkeypatch.setenv("PROMPTEMBEDDER_HOME", str(tmp_path / "home"))
+    _, backbone = save_tiny_pair(tmp_path)
+    data = tmp_path / "data"
+    (data / "train").mkdir(parents=True)
+    write_tiny_train_files(data / "train")
+    (data / "train" / "instructions.json").write_text(json.dumps({"animals": ["a", "b"], "music": ["c", "d"]}))
+    args = ["mine", "--data", str(data), "--model", backbone, "--per-task", "20", "--top-k", "2", "--skip", "1"]
+    first = CliRunner().invoke(app, args)
+    assert first.exit_code == 0, first.output
+    mined_dir = data / "mined" / "train"
+    for task in ("animals", "music"):
+        rows = load_train_file(mined_dir / f"{task}.jsonl")
+        assert len(rows) == 20
+        answers = {}
+        for r in rows:
+            answers.setdefault(r.query.casefold(), set()).add(r.positive)
+        for r in rows:
+            assert len(r.mined_negatives) == 2 and not set(r.mined_negatives) & answers[r.query.casefold()]
+    assert (mined_dir / "instructions.json").is_file()
+    meta = json.loads((data / "mined" / "mined.json").read_text())
+    assert meta["settings"]["top_k"] == 2 and set(meta["tasks"]) == {"animals", "music"}
+
+    cached = sorted((tmp_path / "home" / "embeddings").rglob("*.npy"))
+    assert cached  # a second run reads every embedding back instead of computing it
+    stamps = [p.stat().st_mtime_ns for p in cached]
+    assert CliRunner().invoke(app, args).exit_code == 0
+    assert [p.stat().st_mtime_ns for p in cached] == stamps
+
+    config = load_config(None, [f"data.train_files=[{mined_dir}]", "data.negatives=mined", "data.dev_per_task=0"])
+    train, _ = load_training_data(config)
+    trainer = Trainer.__new__(Trainer)
+    trainer.config = config
+    example = train["animals"][0]
+    assert trainer._negatives(example) == example.mined_negatives
+
+
+def test_mine_refuses_bad_input_with_one_message(tmp_path):
+    from typer.testing import CliRunner
+
+    from promptembedder.data.cli import app
+
+    no_data = CliRunner().invoke(app, ["mine", "--data", str(tmp_path / "none")])
+    assert no_data.exit_code == 2 and "promptembedder data build" in no_data.output
+    (tmp_path / "d" / "train").mkdir(parents=True)
+    (tmp_path / "d" / "train" / "t.jsonl").write_text("")
+    bad_model = CliRunner().invoke(app, ["mine", "--data", str(tmp_path / "d"), "--model", "no-such-model"])
+    assert bad_model.exit_code == 2 and "no-such-model" in bad_model.output
