@@ -13,12 +13,11 @@ from __future__ import annotations
 
 import gzip
 import re
-from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from promptembedder.data.sources.gcide import DICTD_DIR, GcideParseError, parse_index_line
+from promptembedder.data.sources.gcide import DICTD_DIR, dictd_bodies
 from promptembedder.data.text import squash
 
 # "ADMIRATION, n." / "ABRUPT, adj." / "ACCORD, n.". The word is printed in capitals, then the part of speech.
@@ -46,23 +45,10 @@ class Element:
 def read_bodies(index_lines: Iterable[str], dict_bytes: bytes, name: str) -> list[tuple[tuple[str, ...], str]]:
     """Every unique body with the index words that point at it, in body order; dictd's own ``00database``
     entries are left out."""
-    words: dict[tuple[int, int], list[str]] = defaultdict(list)
-    for no, line in enumerate(index_lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            word, offset, length = parse_index_line(line)
-        except GcideParseError as exc:
-            raise GcideParseError(f"{name}:{no}: {exc}") from None
-        if not word.startswith("00"):
-            words[(offset, length)].append(word)
-    out = []
-    for (offset, length), ws in sorted(words.items()):
-        raw = dict_bytes[offset : offset + length]
-        if len(raw) != length:
-            raise GcideParseError(f"{name}: body of {ws[0]!r} runs past the end of the dictionary")
-        out.append((tuple(sorted(set(ws))), raw.decode("utf-8", errors="replace")))
-    return out
+    return [
+        (tuple(sorted(set(words))), raw.decode("utf-8", errors="replace"))
+        for words, raw in dictd_bodies(index_lines, dict_bytes, name, skip=("00",))
+    ]
 
 
 def parse_devil_body(body: str) -> DevilEntry | None:

@@ -205,8 +205,11 @@ def _is_definition(d: str) -> bool:
     return not (_CROSS_REF.match(d) and len(d.split()) <= 6)
 
 
-def read_entries(index_lines: Iterable[str], dict_bytes: bytes, index_name: str = "gcide.index") -> list[Entry]:
-    """Parse every unique body the index points at, in body order; skip dictd's ``00-database`` entries."""
+def dictd_bodies(
+    index_lines: Iterable[str], dict_bytes: bytes, name: str, skip: tuple[str, ...] = ("00-", "00database")
+) -> list[tuple[list[str], bytes]]:
+    """Every unique body a dictd index points at, in body order, with the index words that point at it (in
+    index order); words starting with ``skip`` (dictd's own database entries) are left out."""
     words_by_body: dict[tuple[int, int], list[str]] = defaultdict(list)
     for no, line in enumerate(index_lines, start=1):
         if not line.strip():
@@ -214,15 +217,22 @@ def read_entries(index_lines: Iterable[str], dict_bytes: bytes, index_name: str 
         try:
             word, offset, length = parse_index_line(line)
         except GcideParseError as exc:
-            raise GcideParseError(f"{index_name}:{no}: {exc}") from None
-        if word.startswith("00-") or word.startswith("00database"):
-            continue
-        words_by_body[(offset, length)].append(word)
-    entries: list[Entry] = []
+            raise GcideParseError(f"{name}:{no}: {exc}") from None
+        if not word.startswith(skip):
+            words_by_body[(offset, length)].append(word)
+    out = []
     for (offset, length), words in sorted(words_by_body.items()):
         raw = dict_bytes[offset : offset + length]
         if len(raw) != length:
-            raise GcideParseError(f"{index_name}: body of {words[0]!r} runs past the end of the dictionary")
+            raise GcideParseError(f"{name}: body of {words[0]!r} runs past the end of the dictionary")
+        out.append((words, raw))
+    return out
+
+
+def read_entries(index_lines: Iterable[str], dict_bytes: bytes, index_name: str = "gcide.index") -> list[Entry]:
+    """Parse every unique body the index points at, in body order; skip dictd's ``00-database`` entries."""
+    entries: list[Entry] = []
+    for words, raw in dictd_bodies(index_lines, dict_bytes, index_name):
         try:
             body = raw.decode("utf-8")
         except UnicodeDecodeError:
