@@ -102,8 +102,15 @@ def test_factored_gradients_stay_on_when_the_prompting_llm_has_dropout():
     def run(factored: bool):
         torch.manual_seed(0)
         config = LlamaConfig(
-            vocab_size=VOCAB, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
-            num_key_value_heads=2, tie_word_embeddings=True, attention_dropout=0.5, attn_implementation="eager",
+            vocab_size=VOCAB,
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            tie_word_embeddings=True,
+            attention_dropout=0.5,
+            attn_implementation="eager",
         )
         model = PromptingLLM(LlamaForCausalLM(config), make_tokenizer("plain", "left"), 4, factored_vocab_grad=factored)
         model.train()
