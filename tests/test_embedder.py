@@ -304,3 +304,69 @@ def test_a_backbone_that_fails_to_load_is_not_reported_as_a_mismatch(tmp_path, m
     monkeypatch.setattr(models, "load_base_model", out_of_memory)
     with pytest.raises(torch.OutOfMemoryError, match="Tried to allocate"):
         PromptEmbedder.from_pretrained(out, device="cpu")
+
+
+# ---------------------------------------------------------------- encode as sentence-transformers users call it
+def test_normalize_false_is_honoured_and_truncate_dim_renormalises():
+    model = tiny_embedder("gemma")  # config.normalize is True
+    raw = model.encode(TEXTS, instruction=INSTRUCTION, normalize=False)
+    assert not np.allclose(np.linalg.norm(raw, axis=1), 1.0)  # before: silently normalised anyway
+    np.testing.assert_allclose(model.encode(TEXTS, instruction=INSTRUCTION, normalize_embeddings=False), raw)
+    unit = model.encode(TEXTS, instruction=INSTRUCTION)
+    np.testing.assert_allclose(unit, raw / np.linalg.norm(raw, axis=1, keepdims=True), atol=1e-6)
+    cut = model.encode(TEXTS, instruction=INSTRUCTION, truncate_dim=8)
+    np.testing.assert_allclose(cut, raw[:, :8] / np.linalg.norm(raw[:, :8], axis=1, keepdims=True), atol=1e-6)
+    np.testing.assert_allclose(
+        model.encode(TEXTS, instruction=INSTRUCTION, truncate_dim=8, normalize=False), raw[:, :8]
+    )
+
+
+def test_prompt_prompt_name_tensors_and_lists():
+    model = tiny_embedder("llama")
+    model.config.prompts = {"animals": INSTRUCTION}
+    expected = model.encode(TEXTS, instruction=INSTRUCTION)
+    np.testing.assert_array_equal(model.encode(TEXTS, prompt=INSTRUCTION), expected)
+    np.testing.assert_array_equal(model.encode(TEXTS, prompt_name="animals"), expected)
+    np.testing.assert_array_equal(model.encode_query(TEXTS, prompt_name="animals"), expected)
+    tensor = model.encode(TEXTS, prompt=INSTRUCTION, convert_to_tensor=True)
+    assert isinstance(tensor, torch.Tensor) and tensor.device == model.device
+    np.testing.assert_array_equal(tensor.numpy(), expected)
+    rows = model.encode(TEXTS, prompt=INSTRUCTION, convert_to_numpy=False)
+    assert isinstance(rows, list) and len(rows) == len(TEXTS)
+    assert model.encode([], prompt=INSTRUCTION).shape == (0, model.get_sentence_embedding_dimension())
+    binary = model.encode(TEXTS, prompt=INSTRUCTION, precision="ubinary")
+    assert binary.dtype == np.uint8 and binary.shape == (len(TEXTS), model.get_sentence_embedding_dimension() // 8)
+    scores = model.similarity(expected, expected)
+    torch.testing.assert_close(scores, torch.from_numpy(expected @ expected.T), atol=1e-5, rtol=1e-5)
+    model.similarity_fn_name = "dot"
+    assert model.config.similarity_fn_name.value == "dot"
+
+
+def test_sentence_transformers_options_get_clear_errors():
+    model = tiny_embedder("llama")
+    with pytest.raises(ValueError, match="Unknown prompt_name 'nope' \\(known: none saved\\)"):
+        model.encode(TEXTS, prompt_name="nope")
+    with pytest.raises(ValueError, match="same option under two names"):
+        model.encode(TEXTS, instruction="a", prompt="b")
+    with pytest.raises(ValueError, match="same option under two names"):
+        model.encode(TEXTS, normalize=True, normalize_embeddings=False)
+    with pytest.raises(ValueError, match="precision='float16' is not supported; choose one of: float32"):
+        model.encode(TEXTS, precision="float16")
+    with pytest.raises(ValueError, match="truncate_dim must be an integer from 1 to 48"):
+        model.encode(TEXTS, truncate_dim=100)
+    with pytest.raises(ValueError, match="similarity_fn_name='maxsim' is not valid"):
+        model.similarity_fn_name = "maxsim"
+    with pytest.raises(ValueError, match="prompts\\['x'\\] must be a non-empty instruction"):
+        PromptEmbedderConfig(prompts={"x": " "})
+
+
+def test_prompts_and_similarity_are_saved_but_are_not_part_of_the_fingerprint(tmp_path):
+    model = PromptEmbedder.from_models(
+        str(_saved_prompting(tmp_path)), str(_saved_backbone(tmp_path)), num_soft_tokens=3, device="cpu", max_length=64
+    )
+    before = model.fingerprint()
+    model.config.prompts = {"query": INSTRUCTION}
+    model.similarity_fn_name = "dot"
+    assert model.fingerprint() == before  # task names change no embedding: cached evaluations stay valid
+    restored = PromptEmbedder.from_pretrained(model.save_pretrained(tmp_path / "saved"), device="cpu")
+    assert restored.config.prompts == {"query": INSTRUCTION} and restored.similarity_fn_name == "dot"
