@@ -22,6 +22,7 @@ from promptembedder.config import PromptEmbedderConfig
 CARD_NAME = "README.md"
 PROJECT_LICENCE = "Apache-2.0"
 _EVAL_HEADER = "# Evaluation:"
+UNKNOWN_LICENCE = "see the model's own card"  # a folder or hub id, not one of the registry's known models
 # SPDX-ish names as the registry writes them -> the Hugging Face licence ids.
 _HF_LICENCES = {"apache-2.0": "apache-2.0", "apache-2.0 (upstream)": "apache-2.0", "gemma terms of use": "gemma"}
 
@@ -32,7 +33,7 @@ def part_licences(config: PromptEmbedderConfig) -> dict[str, str]:
 
     def licence(name: str) -> str:
         known = KNOWN_MODELS.get(name)
-        return known.licence if known is not None else "see the model's own card"
+        return known.licence if known is not None else UNKNOWN_LICENCE
 
     return {
         f"Prompting LLM ({config.prompting_model})": licence(config.prompting_model),
@@ -41,7 +42,7 @@ def part_licences(config: PromptEmbedderConfig) -> dict[str, str]:
     }
 
 
-def _hf_licence(licences: list[str]) -> tuple[str, str | None]:
+def hub_licence(licences: list[str]) -> tuple[str, str | None]:
     ids = {_HF_LICENCES.get(lic.lower(), "other") for lic in licences}
     if len(ids) == 1 and "other" not in ids:
         return ids.pop(), None
@@ -95,7 +96,7 @@ def model_card(
 ) -> str:
     """README.md text: the metadata block, then the card."""
     licences = part_licences(config)
-    licence, licence_name = _hf_licence(list(licences.values()))
+    licence, licence_name = hub_licence(list(licences.values()))
     datasets = _training_tasks(training)
     data = ModelCardData(
         library_name="sentence-transformers",
