@@ -1,3 +1,4 @@
+import copy
 import hashlib
 import json
 
@@ -288,6 +289,8 @@ def test_many_threads_encode_what_one_thread_encodes():
     with ThreadPoolExecutor(8) as pool:
         for instruction, got in pool.map(run, jobs):
             np.testing.assert_allclose(got, expected[instruction], atol=1e-6)
+    copied = copy.deepcopy(model)  # the locks are module-level: a model with a warm cache still copies
+    np.testing.assert_allclose(copied.encode(TEXTS, instruction=jobs[0]), expected[jobs[0]], atol=1e-6)
 
 
 def test_a_backbone_that_fails_to_load_is_not_reported_as_a_mismatch(tmp_path, monkeypatch):

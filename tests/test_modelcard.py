@@ -56,3 +56,7 @@ def test_known_models_give_hub_licence_ids_and_a_bare_save_still_has_a_card(tmp_
     card = ModelCard.load(model.save_pretrained(tmp_path / "bare") / "README.md")
     assert "## Evaluation" not in card.text and "## Training" not in card.text
     assert "## Licences" in card.text and card.data.base_model == [prompting, embedding]
+    # a report put into the model folder is quoted by the next save's card, and kept
+    (tmp_path / "bare" / "eval.md").write_text("# Evaluation: 1 tasks, 1 models\n\n| task | type | metric | x |\n")
+    card = ModelCard.load(model.save_pretrained(tmp_path / "bare") / "README.md")
+    assert "| task | type | metric | x |" in card.text and (tmp_path / "bare" / "eval.md").is_file()

@@ -48,6 +48,8 @@ PROBES = 16
 
 # Held by encode calls that must borrow eval mode from a model in training mode (see PromptEmbedder.encode).
 _MODE_LOCK = threading.RLock()
+# Guards the swap of a prompt cache for a new one (microseconds). Module-level: a model stays deep-copyable.
+_CACHE_LOCK = threading.Lock()
 
 
 class NotAPromptEmbedderError(ValueError):
@@ -219,7 +221,6 @@ class PromptEmbedder(nn.Module):
         # state swaps in a fresh dict (never clears the one a concurrent reader holds).
         self._prompt_cache: dict[str, Tensor] = {}
         self._cache_state: tuple[tuple, list[Tensor]] | None = None
-        self._cache_lock = threading.Lock()
         self._embedding_fingerprint: str | None = None
         self._fingerprint: tuple[tuple[tuple, list[Tensor]], str] | None = None
         self._eval_borrowed = False
@@ -332,7 +333,7 @@ class PromptEmbedder(nn.Module):
 
     def _cached_prompt(self, instruction: str) -> Tensor:
         state = self._state()
-        with self._cache_lock:
+        with _CACHE_LOCK:
             if not _same_state(self._cache_state, state):
                 self._prompt_cache, self._cache_state = {}, state
             cache = self._prompt_cache
@@ -419,6 +420,12 @@ class PromptEmbedder(nn.Module):
             with _MODE_LOCK:
                 self.to(device)
         out_dim = truncate_dim or dim
+
+        def run() -> Tensor:
+            return _encode_sorted(
+                self, texts, instruction, batch_size, show_progress_bar, documents, use_cache, truncate_dim, norm
+            )
+
         if not texts:
             vectors = torch.zeros((0, out_dim), device=self.device)
         else:
@@ -432,24 +439,12 @@ class PromptEmbedder(nn.Module):
                     self._eval_borrowed = True
                     self.eval()
                     try:
-                        vectors = _encode_sorted(
-                            self,
-                            texts,
-                            instruction,
-                            batch_size,
-                            show_progress_bar,
-                            documents,
-                            use_cache,
-                            truncate_dim,
-                            norm,
-                        )
+                        vectors = run()
                     finally:
                         self.train(was_training)
                         self._eval_borrowed = False
             else:
-                vectors = _encode_sorted(
-                    self, texts, instruction, batch_size, show_progress_bar, documents, use_cache, truncate_dim, norm
-                )
+                vectors = run()  # eval mode: nothing shared is changed, so calls run side by side
         if precision != "float32":
             from sentence_transformers.util.quantization import quantize_embeddings
 
@@ -549,7 +544,7 @@ class PromptEmbedder(nn.Module):
         if target.exists() and any(target.iterdir()) and not (target / CONFIG_NAME).is_file():
             raise FileExistsError(f"{target} exists and is not a saved PromptEmbedder; choose an empty folder")
         target.parent.mkdir(parents=True, exist_ok=True)
-        card = self._model_card(target) if model_card else None  # read before the old folder goes
+        card, table = self._model_card(target) if model_card else (None, None)  # read before the old folder goes
         staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.saving-"))
         try:
             self.write_files(staging)
@@ -557,6 +552,8 @@ class PromptEmbedder(nn.Module):
                 from promptembedder.modelcard import CARD_NAME
 
                 (staging / CARD_NAME).write_text(card, encoding="utf-8")
+            if table is not None and table.parent == target:
+                shutil.copy2(table, staging / table.name)  # the report the card quotes stays beside it
             old = None
             if target.exists():
                 old = target.with_name(f".{target.name}.old-{os.getpid()}")
@@ -598,16 +595,17 @@ class PromptEmbedder(nn.Module):
         }
         (folder / "config_sentence_transformers.json").write_text(json.dumps(st_config, indent=2, sort_keys=True))
 
-    def _model_card(self, target: Path) -> str:
+    def _model_card(self, target: Path) -> tuple[str, Path | None]:
         from promptembedder.modelcard import find_eval_table, find_training_config, model_card
 
         table = find_eval_table(target)
-        return model_card(
+        card = model_card(
             self.config,
             embedding_dim=self.get_sentence_embedding_dimension(),
             eval_table=table.read_text(encoding="utf-8") if table is not None else None,
             training=find_training_config(target),
         )
+        return card, table
 
     @staticmethod
     def read_metadata(path: str | os.PathLike) -> dict:

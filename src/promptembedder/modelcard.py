@@ -50,9 +50,11 @@ def hub_licence(licences: list[str]) -> tuple[str, str | None]:
 
 
 def find_eval_table(folder: Path) -> Path | None:
-    """The newest evaluation report in the folder or the run folder around it."""
+    """The newest evaluation report in the folder, or in the training run folder around it (one with a
+    metrics.jsonl: any other parent may hold reports of other models)."""
     found = []
-    for place in (folder, folder.parent):
+    places = [folder] + ([folder.parent] if (folder.parent / "metrics.jsonl").is_file() else [])
+    for place in places:
         for path in place.glob("*.md") if place.is_dir() else []:
             if path.name == CARD_NAME:
                 continue
