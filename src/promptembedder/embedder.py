@@ -308,8 +308,15 @@ class PromptEmbedder(nn.Module):
 
     def _settings(self) -> tuple:
         """The live generation settings (set on the modules, which need not match the config any more)."""
-        p = self.prompting
-        return (p.num_soft_tokens, p.relaxation.value, float(p.temperature), p.max_length, self.config.conditioning)
+        p = self.prompting  # a stand-in (transfer's StoredPrompts) has only some of them
+        relaxation = getattr(p, "relaxation", None)
+        return (
+            getattr(p, "num_soft_tokens", None),
+            getattr(relaxation, "value", relaxation),
+            getattr(p, "temperature", None),
+            getattr(p, "max_length", None),
+            self.config.conditioning,
+        )
 
     def _state(self) -> tuple[tuple, list[Tensor]]:
         return _weights_state([*self.prompting.parameters(), *self.alignment.parameters()], self._settings())

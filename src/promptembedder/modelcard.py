@@ -78,7 +78,8 @@ def find_training_config(folder: Path) -> dict[str, Any] | None:
     return data if isinstance(data, dict) and "model" in data else None
 
 
-def _training_tasks(training: dict[str, Any] | None) -> list[str]:
+def training_tasks(training: dict[str, Any] | None) -> list[str]:
+    """Task names (file stems) of a training config's train_files, for a card's or ModelMeta's datasets."""
     if not training:
         return []
     names = []
@@ -99,7 +100,7 @@ def model_card(
     """README.md text: the metadata block, then the card."""
     licences = part_licences(config)
     licence, licence_name = hub_licence(list(licences.values()))
-    datasets = _training_tasks(training)
+    datasets = training_tasks(training)
     data = ModelCardData(
         library_name="sentence-transformers",
         pipeline_tag="sentence-similarity",

@@ -215,7 +215,12 @@ def test_eval_cli_runs_mteb_tasks_and_refuses_what_it_cannot_run(hf_cache, tmp_p
 
     prompting, embedding = save_tiny_pair(tmp_path, kind="llama")
     model = PromptEmbedder.from_models(prompting, embedding, num_soft_tokens=3, device="cpu", max_length=64)
-    folder = str(model.save_pretrained(tmp_path / "model"))
+    folder = str(model.save_pretrained(tmp_path / "run" / "model"))
+    # as a training run leaves it: RUN/config.json names the training files, RUN/model is the model
+    (tmp_path / "run" / "config.json").write_text(
+        json.dumps({"model": {}, "data": {"train_files": ["x/animals.jsonl"]}})
+    )
+    (tmp_path / "run" / "metrics.jsonl").write_text("")
     runner = CliRunner()
     missing = runner.invoke(app, ["eval", "-m", folder, "--mteb", "STSBenchmark", "-o", str(tmp_path / "r.json")])
     assert missing.exit_code == 2 and "not in the local Hugging Face cache" in missing.output
@@ -231,4 +236,5 @@ def test_eval_cli_runs_mteb_tasks_and_refuses_what_it_cannot_run(hf_cache, tmp_p
     (entry,) = results["models"]
     score = entry["tasks"]["STSBenchmark"]["main_score"]
     assert -1 <= score <= 1 and entry["model_meta"]["embed_dim"] == 48
+    assert entry["model_meta"]["training_datasets"] == ["animals"]
     assert f"{100 * score:.2f}" in out.with_suffix(".md").read_text()

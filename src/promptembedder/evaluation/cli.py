@@ -105,16 +105,21 @@ def _run_mteb(specs: list[str], names: list[str], *, out: Path, batch_size: int,
     from promptembedder.evaluation.baselines import load_encoder
     from promptembedder.evaluation.mteb_adapter import MTEBDataError, model_meta, run_mteb_tasks
     from promptembedder.evaluation.runner import _atomic_json, _labels
+    from promptembedder.modelcard import find_training_config, training_tasks
 
     results: dict = {"mteb_tasks": names, "models": []}
     for spec, label in zip(specs, _labels(specs), strict=True):
         encoder = load_encoder(spec, device=device)
+        # A model saved by a training run names its training tasks in the run's config (ModelMeta wants them).
+        trained_on = set(training_tasks(find_training_config(Path(spec)))) if Path(spec).is_dir() else None
         try:
-            scores = run_mteb_tasks(encoder, names, batch_size=batch_size)
+            scores = run_mteb_tasks(encoder, names, batch_size=batch_size, training_datasets=trained_on or None)
         except MTEBDataError as exc:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(2) from None
-        meta = model_meta(encoder).model_dump(mode="json", include={"n_parameters", "embed_dim", "max_tokens"})
+        meta = model_meta(encoder, training_datasets=trained_on or None).model_dump(
+            mode="json", include={"n_parameters", "embed_dim", "max_tokens", "license", "training_datasets"}
+        )
         results["models"].append({"spec": spec, "label": label, "model_meta": meta, "tasks": scores})
         for task, res in scores.items():
             typer.echo(f"  {label:<40} {task:<32} {100 * res['main_score']:6.2f}", err=True)

@@ -125,6 +125,7 @@ def run_mteb_tasks(
     *,
     batch_size: int = 32,
     instructions: Mapping[str, str] | None = None,
+    training_datasets: set[str] | None = None,
 ) -> dict[str, dict[str, Any]]:
     """mteb's own task classes by name, scored by mteb's evaluators on data from the local HF cache.
 
@@ -139,7 +140,9 @@ def run_mteb_tasks(
             tasks.extend(mteb.get_tasks(tasks=[name]))
         except KeyError as err:
             raise MTEBDataError(f"unknown mteb task {name!r} ({err.args[0] if err.args else err})") from None
-    adapter = MTEBEncoder(encoder, instructions=instructions, batch_size=batch_size)
+    adapter = MTEBEncoder(
+        encoder, instructions=instructions, batch_size=batch_size, training_datasets=training_datasets
+    )
     out: dict[str, dict[str, Any]] = {}
     for task in tasks:
         try:
