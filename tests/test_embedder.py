@@ -373,3 +373,14 @@ def test_prompts_and_similarity_are_saved_but_are_not_part_of_the_fingerprint(tm
     assert model.fingerprint() == before  # task names change no embedding: cached evaluations stay valid
     restored = PromptEmbedder.from_pretrained(model.save_pretrained(tmp_path / "saved"), device="cpu")
     assert restored.config.prompts == {"query": INSTRUCTION} and restored.similarity_fn_name == "dot"
+
+
+def test_the_weights_state_is_checked_once_per_encode_call_not_once_per_batch():
+    model = tiny_embedder("llama")
+    expected = model.encode(TEXTS, instruction=INSTRUCTION, use_cache=False)
+    real, calls = model._state, []
+    model._state = lambda: calls.append(1) or real()
+    np.testing.assert_allclose(model.encode(TEXTS, instruction=INSTRUCTION, batch_size=1), expected, atol=1e-6)
+    assert len(calls) == 1  # four batches, one check (about 7 ms for a 135M Prompting LLM on a CPU)
+    model.encode(TEXTS, instruction=INSTRUCTION, batch_size=1)
+    assert len(calls) == 2  # the next call checks again: weights may have changed in between
