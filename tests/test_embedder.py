@@ -1,3 +1,5 @@
+import copy
+import hashlib
 import json
 
 import numpy as np
@@ -8,6 +10,7 @@ from promptembedder import (
     Conditioning,
     DocumentPrompt,
     EmbeddingModelMismatchError,
+    EmbeddingModelNotFoundError,
     NotAPromptEmbedderError,
     PromptEmbedder,
     PromptEmbedderConfig,
@@ -154,7 +157,7 @@ def test_a_different_embedding_llm_is_refused(tmp_path):
     other = _saved_backbone(tmp_path, seed=7)
     with pytest.raises(EmbeddingModelMismatchError, match="differs from the one this model was trained against"):
         PromptEmbedder.from_pretrained(out, embedding_model=str(other), device="cpu")
-    with pytest.raises(EmbeddingModelMismatchError, match="could not be loaded"):
+    with pytest.raises(EmbeddingModelNotFoundError, match="could not be loaded"):
         PromptEmbedder.from_pretrained(out, embedding_model=str(tmp_path / "nowhere"), device="cpu")
 
 
@@ -180,3 +183,204 @@ def test_config_round_trip_and_validation():
         PromptEmbedderConfig(num_soft_tokens=0)
     with pytest.raises(ValueError, match="Unknown PromptEmbedderConfig keys: colour"):
         PromptEmbedderConfig.from_dict({"colour": "red"})
+
+
+# ---------------------------------------------------------------- defects of issue 17 (each failed before its fix)
+def test_prompt_cache_and_fingerprint_follow_data_writes_dtype_and_generation_settings():
+    model = tiny_embedder("llama")
+
+    def cached_equals_uncached(atol):
+        cached = model.encode(TEXTS, instruction=INSTRUCTION)
+        np.testing.assert_allclose(cached, model.encode(TEXTS, instruction=INSTRUCTION, use_cache=False), atol=atol)
+
+    seen = {model.fingerprint()}
+    model.encode(TEXTS, instruction=INSTRUCTION)  # fills the cache
+    for p in model.prompting.parameters():
+        p.data.mul_(1.5)  # no version counter sees this
+    cached_equals_uncached(1e-6)
+    seen.add(model.fingerprint())
+    model.prompting.temperature = 0.3
+    cached_equals_uncached(1e-6)
+    seen.add(model.fingerprint())
+    model.prompting.relaxation = Relaxation.STRAIGHT_THROUGH
+    cached_equals_uncached(1e-6)
+    seen.add(model.fingerprint())
+    model.to(torch.float64)  # the prompt must be remade in float64, not kept from the float32 weights
+    cached_equals_uncached(1e-12)
+    seen.add(model.fingerprint())
+    assert len(seen) == 5
+
+
+def test_fingerprint_reads_a_bounded_sample_of_each_weight_not_all_of_it(monkeypatch):
+    import promptembedder.embedder as embedder_module
+
+    model = tiny_embedder("llama")
+    model.embedding_fingerprint()  # the frozen backbone's hash is taken once and is not the point here
+    hashed = []
+    real_sha256 = hashlib.sha256
+
+    class Counting:
+        def __init__(self, *args):
+            self.inner = real_sha256(*args)
+            hashed.append(sum(len(a) for a in args))
+
+        def update(self, data):
+            hashed.append(len(data))
+            self.inner.update(data)
+
+        def hexdigest(self):
+            return self.inner.hexdigest()
+
+    monkeypatch.setattr(embedder_module.hashlib, "sha256", Counting)
+    monkeypatch.setattr(embedder_module, "FINGERPRINT_SAMPLE", 16, raising=False)
+    model.fingerprint()
+    tensors = [*model.prompting.parameters(), *model.alignment.parameters()]
+    everything = sum(p.numel() * p.element_size() for p in tensors)
+    assert 0 < sum(hashed) < everything / 4
+
+
+def test_concurrent_encode_keeps_the_callers_training_mode_and_eval_results():
+    import threading
+
+    model = tiny_embedder("llama")
+    expected = model.encode(TEXTS, instruction=INSTRUCTION)
+    model.train()
+    b_inside, a_done = threading.Event(), threading.Event()
+    results = {}
+
+    def hook(_module, _args):
+        if threading.current_thread().name == "A":
+            b_inside.wait(timeout=2)  # B enters while A is encoding (if the model lets it)
+        else:
+            b_inside.set()
+            a_done.wait(timeout=2)  # B finishes only after A did
+
+    handle = model.embedding.register_forward_pre_hook(hook)
+
+    def run(name):
+        results[name] = model.encode(TEXTS, instruction=INSTRUCTION, batch_size=len(TEXTS))
+        if name == "A":
+            a_done.set()
+
+    threads = [threading.Thread(target=run, args=(n,), name=n) for n in ("A", "B")]
+    threads[0].start()
+    threads[1].start()
+    for t in threads:
+        t.join(timeout=30)
+    handle.remove()
+    assert model.training  # the caller's mode, whatever the threads' interleaving
+    for name in ("A", "B"):
+        np.testing.assert_allclose(results[name], expected, atol=1e-6)
+
+
+def test_many_threads_encode_what_one_thread_encodes():
+    from concurrent.futures import ThreadPoolExecutor
+
+    model = tiny_embedder("gemma")
+    instructions = [f"{INSTRUCTION} {w}" for w in ("cat", "dog", "bird", "fish")]
+    expected = {i: model.encode(TEXTS, instruction=i, use_cache=False) for i in instructions}
+    jobs = [instructions[n % len(instructions)] for n in range(48)]
+
+    def run(instruction):
+        if jobs.index(instruction) == 0:
+            model._prompt_cache.clear()  # invalidation racing with reads
+        return instruction, model.encode(TEXTS, instruction=instruction, batch_size=2)
+
+    with ThreadPoolExecutor(8) as pool:
+        for instruction, got in pool.map(run, jobs):
+            np.testing.assert_allclose(got, expected[instruction], atol=1e-6)
+    copied = copy.deepcopy(model)  # the locks are module-level: a model with a warm cache still copies
+    np.testing.assert_allclose(copied.encode(TEXTS, instruction=jobs[0]), expected[jobs[0]], atol=1e-6)
+
+
+def test_a_backbone_that_fails_to_load_is_not_reported_as_a_mismatch(tmp_path, monkeypatch):
+    import promptembedder.models as models
+
+    model = PromptEmbedder.from_models(
+        str(_saved_prompting(tmp_path)), str(_saved_backbone(tmp_path)), num_soft_tokens=3, device="cpu", max_length=64
+    )
+    out = model.save_pretrained(tmp_path / "saved")
+
+    def out_of_memory(*args, **kwargs):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    monkeypatch.setattr(models, "load_base_model", out_of_memory)
+    with pytest.raises(torch.OutOfMemoryError, match="Tried to allocate"):
+        PromptEmbedder.from_pretrained(out, device="cpu")
+
+
+# ---------------------------------------------------------------- encode as sentence-transformers users call it
+def test_normalize_false_is_honoured_and_truncate_dim_renormalises():
+    model = tiny_embedder("gemma")  # config.normalize is True
+    raw = model.encode(TEXTS, instruction=INSTRUCTION, normalize=False)
+    assert not np.allclose(np.linalg.norm(raw, axis=1), 1.0)  # before: silently normalised anyway
+    np.testing.assert_allclose(model.encode(TEXTS, instruction=INSTRUCTION, normalize_embeddings=False), raw)
+    unit = model.encode(TEXTS, instruction=INSTRUCTION)
+    np.testing.assert_allclose(unit, raw / np.linalg.norm(raw, axis=1, keepdims=True), atol=1e-6)
+    cut = model.encode(TEXTS, instruction=INSTRUCTION, truncate_dim=8)
+    np.testing.assert_allclose(cut, raw[:, :8] / np.linalg.norm(raw[:, :8], axis=1, keepdims=True), atol=1e-6)
+    np.testing.assert_allclose(
+        model.encode(TEXTS, instruction=INSTRUCTION, truncate_dim=8, normalize=False), raw[:, :8]
+    )
+
+
+def test_prompt_prompt_name_tensors_and_lists():
+    model = tiny_embedder("llama")
+    model.config.prompts = {"animals": INSTRUCTION}
+    expected = model.encode(TEXTS, instruction=INSTRUCTION)
+    np.testing.assert_array_equal(model.encode(TEXTS, prompt=INSTRUCTION), expected)
+    np.testing.assert_array_equal(model.encode(TEXTS, prompt_name="animals"), expected)
+    np.testing.assert_array_equal(model.encode_query(TEXTS, prompt_name="animals"), expected)
+    tensor = model.encode(TEXTS, prompt=INSTRUCTION, convert_to_tensor=True)
+    assert isinstance(tensor, torch.Tensor) and tensor.device == model.device
+    np.testing.assert_array_equal(tensor.numpy(), expected)
+    rows = model.encode(TEXTS, prompt=INSTRUCTION, convert_to_numpy=False)
+    assert isinstance(rows, list) and len(rows) == len(TEXTS)
+    assert model.encode([], prompt=INSTRUCTION).shape == (0, model.get_sentence_embedding_dimension())
+    binary = model.encode(TEXTS, prompt=INSTRUCTION, precision="ubinary")
+    assert binary.dtype == np.uint8 and binary.shape == (len(TEXTS), model.get_sentence_embedding_dimension() // 8)
+    scores = model.similarity(expected, expected)
+    torch.testing.assert_close(scores, torch.from_numpy(expected @ expected.T), atol=1e-5, rtol=1e-5)
+    model.similarity_fn_name = "dot"
+    assert model.config.similarity_fn_name.value == "dot"
+
+
+def test_sentence_transformers_options_get_clear_errors():
+    model = tiny_embedder("llama")
+    with pytest.raises(ValueError, match="Unknown prompt_name 'nope' \\(known: none saved\\)"):
+        model.encode(TEXTS, prompt_name="nope")
+    with pytest.raises(ValueError, match="same option under two names"):
+        model.encode(TEXTS, instruction="a", prompt="b")
+    with pytest.raises(ValueError, match="same option under two names"):
+        model.encode(TEXTS, normalize=True, normalize_embeddings=False)
+    with pytest.raises(ValueError, match="precision='float16' is not supported; choose one of: float32"):
+        model.encode(TEXTS, precision="float16")
+    with pytest.raises(ValueError, match="truncate_dim must be an integer from 1 to 48"):
+        model.encode(TEXTS, truncate_dim=100)
+    with pytest.raises(ValueError, match="similarity_fn_name='maxsim' is not valid"):
+        model.similarity_fn_name = "maxsim"
+    with pytest.raises(ValueError, match="prompts\\['x'\\] must be a non-empty instruction"):
+        PromptEmbedderConfig(prompts={"x": " "})
+
+
+def test_prompts_and_similarity_are_saved_but_are_not_part_of_the_fingerprint(tmp_path):
+    model = PromptEmbedder.from_models(
+        str(_saved_prompting(tmp_path)), str(_saved_backbone(tmp_path)), num_soft_tokens=3, device="cpu", max_length=64
+    )
+    before = model.fingerprint()
+    model.config.prompts = {"query": INSTRUCTION}
+    model.similarity_fn_name = "dot"
+    assert model.fingerprint() == before  # task names change no embedding: cached evaluations stay valid
+    restored = PromptEmbedder.from_pretrained(model.save_pretrained(tmp_path / "saved"), device="cpu")
+    assert restored.config.prompts == {"query": INSTRUCTION} and restored.similarity_fn_name == "dot"
+
+
+def test_the_weights_state_is_checked_once_per_encode_call_not_once_per_batch():
+    model = tiny_embedder("llama")
+    expected = model.encode(TEXTS, instruction=INSTRUCTION, use_cache=False)
+    real, calls = model._state, []
+    model._state = lambda: calls.append(1) or real()
+    np.testing.assert_allclose(model.encode(TEXTS, instruction=INSTRUCTION, batch_size=1), expected, atol=1e-6)
+    assert len(calls) == 1  # four batches, one check (about 7 ms for a 135M Prompting LLM on a CPU)
+    model.encode(TEXTS, instruction=INSTRUCTION, batch_size=1)
+    assert len(calls) == 2  # the next call checks again: weights may have changed in between

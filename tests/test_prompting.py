@@ -92,3 +92,36 @@ def test_bad_temperature_is_rejected_by_config(bad):
 
     with pytest.raises(ValueError, match="temperature"):
         PromptEmbedderConfig(temperature=bad)
+
+
+def test_factored_gradients_stay_on_when_the_prompting_llm_has_dropout():
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from tiny import VOCAB
+
+    def run(factored: bool):
+        torch.manual_seed(0)
+        config = LlamaConfig(
+            vocab_size=VOCAB,
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            tie_word_embeddings=True,
+            attention_dropout=0.5,
+            attn_implementation="eager",
+        )
+        model = PromptingLLM(LlamaForCausalLM(config), make_tokenizer("plain", "left"), 4, factored_vocab_grad=factored)
+        model.train()
+        torch.manual_seed(1)
+        soft = model(INSTRUCTIONS)
+        soft.square().sum().backward()
+        return model, soft.detach(), {n: p.grad for n, p in model.model.named_parameters()}
+
+    plain_model, plain_soft, plain_grads = run(False)
+    model, soft, grads = run(True)
+    assert model._plain_head  # the factored path was taken although dropout makes two forward passes differ
+    torch.testing.assert_close(soft, plain_soft)
+    for name, grad in plain_grads.items():
+        torch.testing.assert_close(grads[name], grad, atol=1e-5, rtol=1e-4)

@@ -10,8 +10,14 @@ from promptembedder.config import (
     Pooling,
     PromptEmbedderConfig,
     Relaxation,
+    SimilarityFunction,
 )
-from promptembedder.embedder import EmbeddingModelMismatchError, NotAPromptEmbedderError, PromptEmbedder
+from promptembedder.embedder import (
+    EmbeddingModelMismatchError,
+    EmbeddingModelNotFoundError,
+    NotAPromptEmbedderError,
+    PromptEmbedder,
+)
 from promptembedder.embedding import EmbeddingLLM
 from promptembedder.prompting import PromptingLLM
 
@@ -26,10 +32,12 @@ __all__ = [
     "DocumentPrompt",
     "EmbeddingLLM",
     "EmbeddingModelMismatchError",
+    "EmbeddingModelNotFoundError",
     "NotAPromptEmbedderError",
     "Pooling",
     "PromptEmbedder",
     "PromptEmbedderConfig",
     "PromptingLLM",
     "Relaxation",
+    "SimilarityFunction",
 ]

@@ -36,6 +36,17 @@ class Pooling(str, Enum):
     """The mean over the text's tokens (a causal model's leading BOS state is text-independent: left out)."""
 
 
+class SimilarityFunction(str, Enum):
+    """How two embeddings are compared (the names sentence-transformers uses)."""
+
+    COSINE = "cosine"
+    DOT = "dot"
+    EUCLIDEAN = "euclidean"
+    """Negative Euclidean distance: larger is more similar."""
+    MANHATTAN = "manhattan"
+    """Negative Manhattan distance: larger is more similar."""
+
+
 class AlignmentInit(str, Enum):
     RANDOM = "random"
     VOCAB = "vocab"
@@ -51,6 +62,9 @@ class DocumentPrompt(str, Enum):
 
 def _enum_field(enum: type[Enum], default: Enum, help: str) -> Any:
     return field(default=default, metadata={"help": f"{help} Choices: {', '.join(e.value for e in enum)}."})
+
+
+_NOT_IDENTITY = ("prompts", "similarity_fn_name")
 
 
 @dataclass
@@ -80,6 +94,16 @@ class PromptEmbedderConfig:
     instruction_max_length: int = field(
         default=64, metadata={"help": "Most instruction tokens the Prompting LLM reads."}
     )
+    prompts: dict[str, str] = field(
+        default_factory=dict,
+        metadata={
+            "help": "Task name -> instruction, as sentence-transformers' `prompts`: encode(prompt_name=TASK) "
+            "embeds with that instruction's soft prompt. Names only: no effect on any embedding."
+        },
+    )
+    similarity_fn_name: SimilarityFunction = _enum_field(
+        SimilarityFunction, SimilarityFunction.COSINE, "What `similarity(a, b)` computes."
+    )
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
@@ -101,6 +125,28 @@ class PromptEmbedderConfig:
             )
         if self.instruction_max_length < 1:
             raise ValueError(f"instruction_max_length must be >= 1, got {self.instruction_max_length}")
+        if not isinstance(self.prompts, dict):
+            raise ValueError(f"prompts must map task names to instructions, got {type(self.prompts).__name__}")
+        for name, instruction in self.prompts.items():
+            if not isinstance(name, str) or not name.strip():
+                raise ValueError(f"prompts: task name {name!r} must be a non-empty string")
+            if not isinstance(instruction, str) or not instruction.strip():
+                raise ValueError(f"prompts[{name!r}] must be a non-empty instruction string, got {instruction!r}")
+
+    def instruction_for(self, prompt_name: str) -> str:
+        """The instruction saved under a task name; a clear error names the known ones."""
+        if prompt_name not in self.prompts:
+            known = ", ".join(sorted(self.prompts)) or "none saved"
+            raise ValueError(
+                f"Unknown prompt_name {prompt_name!r} (known: {known}); add it with "
+                f"model.config.prompts[{prompt_name!r}] = 'an instruction', or pass prompt='an instruction'"
+            )
+        return self.prompts[prompt_name]
+
+    def identity_json(self) -> str:
+        """The settings that change an embedding (task names and the similarity function do not)."""
+        data = {k: v for k, v in self.to_dict().items() if k not in _NOT_IDENTITY}
+        return json.dumps(data, indent=2, sort_keys=True)
 
     def to_dict(self) -> dict[str, Any]:
         return {k: (v.value if isinstance(v, Enum) else v) for k, v in dataclasses.asdict(self).items()}

@@ -7,7 +7,10 @@ soft prompt, which is all the training needs.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import warnings
+from collections.abc import Iterator
 
 import torch
 import torch.nn.functional as F
@@ -15,6 +18,23 @@ from torch import Tensor, nn
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from promptembedder.config import Pooling
+
+# Per thread (and per asyncio task): one caller asking for raw pooled vectors never affects another's call.
+_RAW_POOLING: contextvars.ContextVar[bool] = contextvars.ContextVar("promptembedder_raw_pooling", default=False)
+
+
+@contextlib.contextmanager
+def raw_pooling() -> Iterator[None]:
+    """Within this block every EmbeddingLLM of this thread returns pooled vectors unnormalised.
+
+    ``encode`` uses it so that it can honour ``normalize=False`` and normalise *after* ``truncate_dim``
+    whatever wrapper (a PromptEmbedder, a baseline) calls the Embedding LLM, without touching shared state.
+    """
+    token = _RAW_POOLING.set(True)
+    try:
+        yield
+    finally:
+        _RAW_POOLING.reset(token)
 
 
 def enable_checkpointing(model: nn.Module) -> None:
@@ -123,7 +143,7 @@ class EmbeddingLLM(nn.Module):
         positions = (mask.cumsum(-1) - 1).clamp(min=0)
         hidden = self.model(inputs_embeds=inputs, attention_mask=mask, position_ids=positions).last_hidden_state
         pooled = self._pool(hidden.float(), mask, pool_mask)
-        return F.normalize(pooled, dim=-1) if self.normalize else pooled
+        return F.normalize(pooled, dim=-1) if self.normalize and not _RAW_POOLING.get() else pooled
 
     def _layout(self, ids: list[list[int]], num_prefix: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """Padded token ids, attention mask, pooling mask and soft-prompt slots (B, width), built on the CPU and

@@ -235,12 +235,20 @@ class PromptingLLM(nn.Module):
             plain = isinstance(head, nn.Linear) and head.bias is None and hasattr(self.model, "get_decoder")
             if plain:
                 devices = [self.device] if self.device.type == "cuda" else []
-                with torch.no_grad(), torch.random.fork_rng(devices=devices):  # leave the noise draws alone
-                    inputs = dict(input_ids=input_ids[:1], attention_mask=mask[:1])
-                    want = self.model(logits_to_keep=1, **inputs).logits[:, -1].float()
-                    hidden = self.model.get_decoder()(**inputs).last_hidden_state[:, -1]
-                    got = (hidden @ head.weight.T).float()
-                    plain = torch.allclose(got, want, rtol=1e-3, atol=1e-3 * float(want.abs().max()) + 1e-6)
+                # Compared in eval mode: with dropout on, two passes differ whatever the head is, and the check
+                # (made once) would turn the factored path off for good. The modes are put back as they were.
+                modes = {m: m.training for m in self.model.modules()}
+                self.model.eval()
+                try:
+                    with torch.no_grad(), torch.random.fork_rng(devices=devices):  # leave the noise draws alone
+                        inputs = dict(input_ids=input_ids[:1], attention_mask=mask[:1])
+                        want = self.model(logits_to_keep=1, **inputs).logits[:, -1].float()
+                        hidden = self.model.get_decoder()(**inputs).last_hidden_state[:, -1]
+                        got = (hidden @ head.weight.T).float()
+                        plain = torch.allclose(got, want, rtol=1e-3, atol=1e-3 * float(want.abs().max()) + 1e-6)
+                finally:
+                    for module, mode in modes.items():
+                        module.training = mode
             self._plain_head = plain
         return self._plain_head
 

@@ -93,3 +93,21 @@ def test_the_trainer_trains_lora_and_leaves_the_base_weights(make_config, tmp_pa
     changed = [not torch.equal(p, fresh.trainable_parameters()[n]) for n, p in trained.trainable_parameters().items()]
     assert any(changed)
     assert all(np.isfinite(h["loss"]) for h in trainer.history)
+
+
+def test_lora_dropout_applies_in_training_and_not_in_eval(tiny_setup):
+    config = PromptEmbedderConfig(prompting_model="unused", embedding_model=tiny_setup[2], max_length=32)
+    model = LoRAEmbedder.from_config(config, device="cpu", r=4, dropout=0.5)
+    with torch.no_grad():
+        for name, p in model.embedding.model.named_parameters():
+            if "lora_B" in name:
+                p.normal_(0, 0.5)
+    model.train()
+    with torch.no_grad():
+        first, second = model(TEXTS, INSTRUCTION), model(TEXTS, INSTRUCTION)
+    assert not torch.allclose(first, second)  # a fresh dropout mask on the adapters' input each call
+    base = [m for n, m in model.embedding.model.named_modules() if "lora_dropout" not in n and m.training]
+    assert base == []  # the frozen backbone itself stays in eval mode
+    model.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(model(TEXTS, INSTRUCTION), model(TEXTS, INSTRUCTION))

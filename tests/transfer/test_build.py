@@ -162,3 +162,24 @@ def test_bad_transfer_configs(setup, tmp_path):
         setup["config"](tmp_path / "out", "svd")
     prepared = prepare_transfer_config(setup["config"](tmp_path / "out", "random", "model.num_soft_tokens=7"))
     assert prepared.model.num_soft_tokens == 3 and prepared.transfer.init is TransferInit.RANDOM
+
+
+def test_frozen_prompting_llm_survives_a_clear_between_its_set_and_its_read():
+    import threading
+
+    from promptembedder.prompting import PromptingLLM
+
+    from tiny import tiny_prompting_lm
+
+    frozen = FrozenPromptingLLM.freeze(PromptingLLM(tiny_prompting_lm(), make_tokenizer("plain", "left"), 3))
+    expected = frozen(["find the same animal"]).clone()
+
+    class ClearedByAnotherThread(dict):
+        def __setitem__(self, key, value):
+            super().__setitem__(key, value)
+            other = threading.Thread(target=self.clear)  # another caller hits max_remembered right now
+            other.start()
+            other.join()
+
+    frozen._remembered = ClearedByAnotherThread()
+    torch.testing.assert_close(frozen(["find the same animal"]), expected)

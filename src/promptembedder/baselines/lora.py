@@ -75,6 +75,15 @@ class LoRAEmbedder(BaselineEmbedder):
             torch.manual_seed(seed)  # LoRA's A matrices start random
         return cls(config, embedding_from_config(config, device=device, dtype=dtype), **lora)
 
+    def train(self, mode: bool = True) -> LoRAEmbedder:
+        """The frozen backbone stays in eval mode (EmbeddingLLM sees to that); the adapters' dropout follows
+        ``mode``, or ``lora.dropout`` would never apply."""
+        super().train(mode)
+        for name, module in self.embedding.model.named_modules():
+            if name.rsplit(".", 1)[-1] == "lora_dropout":
+                module.train(mode)
+        return self
+
     def settings(self) -> dict[str, Any]:
         return {"lora": dict(self.lora), "template": INSTRUCTION_TEMPLATE, "instruction_slot": "prefix, not pooled"}
 

@@ -42,6 +42,12 @@ def eval_command(
     device: str = typer.Option(
         None, "--device", help="torch device for the models (default: cpu, or cuda when present)."
     ),
+    mteb_tasks: list[str] = typer.Option(
+        None,
+        "--mteb",
+        help="Run mteb's own task classes by name instead of the held-out suite (repeatable or comma-separated); "
+        "their data must be in the local Hugging Face cache when offline.",
+    ),
     no_cache: bool = typer.Option(False, "--no-cache", help="Do not read or write the embedding cache."),
     instructions: str = typer.Option(
         "both",
@@ -77,6 +83,10 @@ def eval_command(
             f"error: --data {data} is not a folder; give a built data folder (promptembedder data build)", err=True
         )
         raise typer.Exit(2)
+    if mteb_tasks:
+        names = [n.strip() for item in mteb_tasks for n in item.split(",") if n.strip()]
+        _run_mteb(model, names, out=out, batch_size=batch_size, device=device)
+        return
     options = EvalOptions(
         batch_size=batch_size,
         max_corpus=max_corpus,
@@ -113,3 +123,42 @@ def eval_command(
     if failed:
         typer.echo(f"error: {len(failed)} model(s) failed, see their rows: {', '.join(failed)}", err=True)
         raise typer.Exit(1)
+
+
+def _run_mteb(specs: list[str], names: list[str], *, out: Path, batch_size: int, device: str | None) -> None:
+    """mteb's task classes, each model in turn; one JSON and one markdown table, as the suite's."""
+    from promptembedder.evaluation.baselines import load_encoder
+    from promptembedder.evaluation.mteb_adapter import MTEBDataError, model_meta, run_mteb_tasks
+    from promptembedder.evaluation.runner import _atomic_json, _labels
+    from promptembedder.modelcard import find_training_config, training_tasks
+
+    results: dict = {"mteb_tasks": names, "models": []}
+    for spec, label in zip(specs, _labels(specs), strict=True):
+        encoder = load_encoder(spec, device=device)
+        # A model saved by a training run names its training tasks in the run's config (ModelMeta wants them).
+        trained_on = set(training_tasks(find_training_config(Path(spec)))) if Path(spec).is_dir() else None
+        try:
+            scores = run_mteb_tasks(encoder, names, batch_size=batch_size, training_datasets=trained_on or None)
+        except MTEBDataError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(2) from None
+        meta = model_meta(encoder, training_datasets=trained_on or None).model_dump(
+            mode="json", include={"n_parameters", "embed_dim", "max_tokens", "license", "training_datasets"}
+        )
+        results["models"].append({"spec": spec, "label": label, "model_meta": meta, "tasks": scores})
+        for task, res in scores.items():
+            typer.echo(f"  {label:<40} {task:<32} {100 * res['main_score']:6.2f}", err=True)
+    _atomic_json(out, results)
+    labels = [m["label"] for m in results["models"]]
+    lines = ["| task | type | metric | " + " | ".join(labels) + " |", "|---|---|---|" + "---:|" * len(labels)]
+    for task in results["models"][0]["tasks"]:
+        first = results["models"][0]["tasks"][task]
+        cells = [f"{100 * m['tasks'][task]['main_score']:.2f}" for m in results["models"]]
+        lines.append(f"| {task} | {first['task_type']} | {first['metric']} | " + " | ".join(cells) + " |")
+    md = out.with_suffix(".md")
+    table = f"# Evaluation: {len(names)} mteb tasks, {len(labels)} models\n\n" + "\n".join(lines) + "\n"
+    tmp = md.with_name(f".{md.name}.tmp")
+    tmp.write_text(table, encoding="utf-8")
+    tmp.replace(md)
+    typer.echo(table)
+    typer.echo(f"wrote {out} and {md}")

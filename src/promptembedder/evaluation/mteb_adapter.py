@@ -17,10 +17,11 @@ mteb's numbers and :mod:`.tasks`'s agree. Needs ``pip install mteb`` (an optiona
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
+import torch
 from datasets import Dataset, DatasetDict
 from mteb.abstasks.classification import AbsTaskClassification
 from mteb.abstasks.clustering_legacy import AbsTaskClusteringLegacy
@@ -33,6 +34,7 @@ from mteb.models.abs_encoder import AbsEncoder
 from mteb.models.model_meta import ModelMeta, ScoringFunction
 from mteb.types import PromptType
 
+from promptembedder.config import PromptEmbedderConfig
 from promptembedder.data import EvalTask
 from promptembedder.evaluation.encoder import Encoder, encode_sorted
 
@@ -44,19 +46,17 @@ class MTEBEncoder(AbsEncoder):
     with neither gets mteb's default prompt for its task type (e.g. "Retrieve text based on user query.").
     """
 
-    def __init__(self, encoder: Encoder, instructions: Mapping[str, str] | None = None, batch_size: int = 32) -> None:
+    def __init__(
+        self,
+        encoder: Encoder,
+        instructions: Mapping[str, str] | None = None,
+        batch_size: int = 32,
+        training_datasets: set[str] | None = None,
+    ) -> None:
         self.model = encoder
         self.prompts_dict = dict(instructions or {})
         self.batch_size = batch_size
-        self.mteb_model_meta = ModelMeta.create_empty(
-            overwrites={
-                "name": f"promptembedder/{_slug(encoder.name)}",
-                "revision": encoder.fingerprint(),
-                "similarity_fn_name": ScoringFunction.COSINE,
-                "use_instructions": True,
-                "framework": ["PyTorch"],
-            }
-        )
+        self.mteb_model_meta = model_meta(encoder, training_datasets=training_datasets)
 
     def encode(
         self,
@@ -79,6 +79,95 @@ class MTEBEncoder(AbsEncoder):
             batch_size=kwargs.get("batch_size", self.batch_size),
             progress=kwargs.get("show_progress_bar", None),
         )
+
+
+def model_meta(encoder: Encoder, *, training_datasets: set[str] | None = None) -> ModelMeta:
+    """mteb's ModelMeta, filled from the model behind ``encoder`` where it has one (a PromptEmbedder, a baseline).
+
+    Parameters and memory count every weight a forward pass reads (both LLMs and W); ``max_tokens`` is the
+    Embedding LLM's limit (soft prompt included); the licence is the parts' common one, else "multiple".
+    """
+    model = getattr(encoder, "model", encoder)  # evaluation wrappers keep the model as .model
+    fields: dict[str, Any] = {
+        "name": f"promptembedder/{_slug(encoder.name)}",
+        "revision": encoder.fingerprint(),
+        "similarity_fn_name": ScoringFunction.COSINE,
+        "use_instructions": True,
+        "framework": ["PyTorch", "Sentence Transformers", "safetensors"],
+        "open_weights": True,
+        "modalities": ["text"],
+    }
+    if training_datasets is not None:
+        fields["training_datasets"] = set(training_datasets)
+    if isinstance(model, torch.nn.Module):
+        params = list({id(p): p for p in model.parameters()}.values())  # tied weights once
+        fields["n_parameters"] = sum(p.numel() for p in params)
+        fields["memory_usage_mb"] = round(sum(p.numel() * p.element_size() for p in params) / 2**20, 1)
+    if callable(getattr(model, "get_sentence_embedding_dimension", None)):
+        fields["embed_dim"] = int(model.get_sentence_embedding_dimension())
+    embedding = getattr(model, "embedding", None)
+    if embedding is not None and getattr(embedding, "max_length", None):
+        fields["max_tokens"] = float(embedding.max_length)
+    config = getattr(model, "config", None)
+    if isinstance(config, PromptEmbedderConfig):
+        from promptembedder.modelcard import UNKNOWN_LICENCE, hub_licence, part_licences
+
+        licences = list(part_licences(config).values())
+        if UNKNOWN_LICENCE not in licences:  # else left "not specified": no claim about a model we do not know
+            licence, _ = hub_licence(licences)
+            fields["license"] = "multiple" if licence == "other" else licence
+    return ModelMeta.create_empty(overwrites=fields)
+
+
+def run_mteb_tasks(
+    encoder: Encoder,
+    names: Sequence[str],
+    *,
+    batch_size: int = 32,
+    instructions: Mapping[str, str] | None = None,
+    training_datasets: set[str] | None = None,
+) -> dict[str, dict[str, Any]]:
+    """mteb's own task classes by name, scored by mteb's evaluators on data from the local HF cache.
+
+    Returns, per task, its type, main-score name, main score and every score mteb reported. A task whose data
+    is not in the cache (and the hub unreachable) raises :class:`MTEBDataError` naming the task.
+    """
+    import mteb
+
+    tasks = []
+    for name in names:
+        try:
+            tasks.extend(mteb.get_tasks(tasks=[name]))
+        except KeyError as err:
+            raise MTEBDataError(f"unknown mteb task {name!r} ({err.args[0] if err.args else err})") from None
+    adapter = MTEBEncoder(
+        encoder, instructions=instructions, batch_size=batch_size, training_datasets=training_datasets
+    )
+    out: dict[str, dict[str, Any]] = {}
+    for task in tasks:
+        try:
+            task.load_data()
+        except (ConnectionError, FileNotFoundError, OSError, ValueError) as err:
+            raise MTEBDataError(
+                f"mteb task {task.metadata.name}: its data ({task.metadata.dataset['path']}) is not in the local "
+                f"Hugging Face cache and the hub cannot be reached ({type(err).__name__}: {err}); load it once "
+                "where the hub is reachable (mteb.get_task(NAME).load_data()), or point HF_HOME at a cache that has it"
+            ) from None
+        result = mteb.evaluate(
+            adapter, task, cache=None, show_progress_bar=False, encode_kwargs={"batch_size": batch_size}
+        )
+        (task_result,) = result.task_results
+        out[task.metadata.name] = {
+            "task_type": task.metadata.type,
+            "metric": task.metadata.main_score,
+            "main_score": float(task_result.get_score()),
+            "scores": task_result.scores,
+        }
+    return out
+
+
+class MTEBDataError(RuntimeError):
+    """An mteb task that cannot run here: unknown, or its data neither cached nor downloadable."""
 
 
 def _slug(name: str) -> str:

@@ -166,13 +166,16 @@ class FrozenPromptingLLM(PromptingLLM):
 
     def forward(self, texts: list[str]) -> Tensor:
         key = tuple(texts)
-        if key not in self._remembered:
-            with torch.no_grad():
+        soft = self._remembered.get(key)  # one lookup: another thread may clear the dict at any moment
+        if soft is None:
+            # A normal tensor even when called under inference_mode (encode): a remembered prompt is fed to
+            # the trainable W later, and autograd cannot save an inference tensor for backward.
+            with torch.inference_mode(False), torch.no_grad():
                 soft = super().forward(texts).detach()
             if len(self._remembered) >= self.max_remembered:
                 self._remembered.clear()
             self._remembered[key] = soft
-        return self._remembered[key]
+        return soft
 
 
 # --------------------------------------------------------------------------- initialising the new W

@@ -1,0 +1,1 @@
+"""Bridges to the libraries people already use (sentence-transformers), each optional and imported on demand."""
