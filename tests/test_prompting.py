@@ -95,24 +95,11 @@ def test_bad_temperature_is_rejected_by_config(bad):
 
 
 def test_factored_gradients_stay_on_when_the_prompting_llm_has_dropout():
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    from tiny import VOCAB
+    from tiny import tiny_prompting_lm
 
     def run(factored: bool):
-        torch.manual_seed(0)
-        config = LlamaConfig(
-            vocab_size=VOCAB,
-            hidden_size=32,
-            intermediate_size=64,
-            num_hidden_layers=2,
-            num_attention_heads=4,
-            num_key_value_heads=2,
-            tie_word_embeddings=True,
-            attention_dropout=0.5,
-            attn_implementation="eager",
-        )
-        model = PromptingLLM(LlamaForCausalLM(config), make_tokenizer("plain", "left"), 4, factored_vocab_grad=factored)
+        lm = tiny_prompting_lm(0, attention_dropout=0.5, attn_implementation="eager")
+        model = PromptingLLM(lm, make_tokenizer("plain", "left"), 4, factored_vocab_grad=factored)
         model.train()
         torch.manual_seed(1)
         soft = model(INSTRUCTIONS)

@@ -55,7 +55,7 @@ def make_tokenizer(style: str = "plain", padding_side: str = "right") -> PreTrai
 VOCAB = len(SPECIALS) + len(WORDS)
 
 
-def tiny_prompting_lm(seed: int = 0) -> LlamaForCausalLM:
+def tiny_prompting_lm(seed: int = 0, **config_overrides) -> LlamaForCausalLM:
     torch.manual_seed(seed)
     config = LlamaConfig(
         vocab_size=VOCAB,
@@ -66,6 +66,7 @@ def tiny_prompting_lm(seed: int = 0) -> LlamaForCausalLM:
         num_key_value_heads=2,
         max_position_embeddings=256,
         tie_word_embeddings=True,
+        **config_overrides,
     )
     return LlamaForCausalLM(config).eval()
 

@@ -25,6 +25,7 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from promptembedder.alignment import AlignmentMap
+from promptembedder.atomic import replace_folder
 from promptembedder.config import (
     AlignmentInit,
     Conditioning,
@@ -581,13 +582,7 @@ class PromptEmbedder(nn.Module):
                 (staging / CARD_NAME).write_text(card, encoding="utf-8")
             if table is not None and table.parent == target:
                 shutil.copy2(table, staging / table.name)  # the report the card quotes stays beside it
-            old = None
-            if target.exists():
-                old = target.with_name(f".{target.name}.old-{os.getpid()}")
-                os.replace(target, old)
-            os.replace(staging, target)
-            if old is not None:
-                shutil.rmtree(old, ignore_errors=True)
+            replace_folder(staging, target)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
         return target

@@ -27,6 +27,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from promptembedder.atomic import replace_folder
 from promptembedder.config import PromptEmbedderConfig
 from promptembedder.embedder import EmbeddingModelMismatchError, PromptEmbedder, weights_fingerprint
 from promptembedder.embedding import EmbeddingLLM
@@ -133,13 +134,7 @@ class BaselineEmbedder(nn.Module):
                 },
             }
             (staging / BASELINE_CONFIG).write_text(json.dumps(meta, indent=2, sort_keys=True))
-            old = None
-            if target.exists():
-                old = target.with_name(f".{target.name}.old-{os.getpid()}")
-                os.replace(target, old)
-            os.replace(staging, target)
-            if old is not None:
-                shutil.rmtree(old, ignore_errors=True)
+            replace_folder(staging, target)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
         return target

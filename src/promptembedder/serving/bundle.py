@@ -26,6 +26,7 @@ import yaml
 from safetensors.torch import load_file, save_file
 from torch import Tensor
 
+from promptembedder.atomic import replace_folder
 from promptembedder.config import AlignmentInit, Conditioning, PromptEmbedderConfig
 from promptembedder.embedder import ALIGNMENT_NAME, CONFIG_NAME, PROMPTING_DIR, PromptEmbedder, weights_fingerprint
 from promptembedder.embedding import EmbeddingLLM
@@ -109,13 +110,7 @@ def export_bundle(model: PromptEmbedder, tasks: dict[str, str], out: str | os.Pa
         }
         (staging / BUNDLE_NAME).write_text(json.dumps(meta, indent=2, ensure_ascii=False))
         _readable(staging)
-        old = None
-        if target.exists():
-            old = target.with_name(f".{target.name}.old-{os.getpid()}")
-            os.replace(target, old)
-        os.replace(staging, target)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+        replace_folder(staging, target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return target

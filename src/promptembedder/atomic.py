@@ -1,0 +1,19 @@
+"""Folders that appear whole: a model or bundle is written aside, then swapped in with one rename."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+
+def replace_folder(staging: Path, target: Path) -> None:
+    """Move the fully written ``staging`` folder to ``target``. An older ``target`` is set aside first and
+    removed after the rename, so a reader finds the old folder or the new one, never half of either."""
+    old = None
+    if target.exists():
+        old = target.with_name(f".{target.name}.old-{os.getpid()}")
+        os.replace(target, old)
+    os.replace(staging, target)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
