@@ -13,7 +13,7 @@ install:
 
 install-dev:
 	$(PIP) install -q torch==2.13.0
-	$(PIP) install -q -e ".[dev,mteb]"
+	$(PIP) install -q -e ".[dev,mteb,sentence-transformers]"
 
 demo: install
 	$(PYTHON) -m promptembedder setup demo
