@@ -9,11 +9,17 @@ from pathlib import Path
 
 def replace_folder(staging: Path, target: Path) -> None:
     """Move the fully written ``staging`` folder to ``target``. An older ``target`` is set aside first and
-    removed after the rename, so a reader finds the old folder or the new one, never half of either."""
+    removed after the rename, so a reader finds the old folder or the new one, never half of either (for the
+    instant between the two renames, neither); if the second rename fails the old folder is put back."""
     old = None
     if target.exists():
         old = target.with_name(f".{target.name}.old-{os.getpid()}")
         os.replace(target, old)
-    os.replace(staging, target)
+    try:
+        os.replace(staging, target)
+    except BaseException:
+        if old is not None:
+            os.replace(old, target)
+        raise
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)

@@ -89,11 +89,14 @@ def test_the_mine_command_writes_mined_negatives_that_training_reads(tmp_path, m
     mined_dir = data / "mined" / "train"
     for task in ("animals", "music"):
         rows = load_train_file(mined_dir / f"{task}.jsonl")
-        assert len(rows) == 20
+        assert len(rows) == 48  # every example is kept; 20 of them are mined
+        assert [r.query for r in rows] == [r.query for r in load_train_file(data / "train" / f"{task}.jsonl")]
         answers = {}
         for r in rows:
             answers.setdefault(r.query.casefold(), set()).add(r.positive)
-        for r in rows:
+        mined = [r for r in rows if r.mined_negatives]
+        assert len(mined) == 20
+        for r in mined:
             assert len(r.mined_negatives) == 2 and not set(r.mined_negatives) & answers[r.query.casefold()]
     assert (mined_dir / "instructions.json").is_file()
     meta = json.loads((data / "mined" / "mined.json").read_text())
@@ -109,8 +112,10 @@ def test_the_mine_command_writes_mined_negatives_that_training_reads(tmp_path, m
     train, _ = load_training_data(config)
     trainer = Trainer.__new__(Trainer)
     trainer.config = config
-    example = train["animals"][0]
+    example = next(e for e in train["animals"] if e.mined_negatives)
     assert trainer._negatives(example) == example.mined_negatives
+    plain = next(e for e in train["animals"] if not e.mined_negatives)
+    assert trainer._negatives(plain) == plain.negatives  # not mined: its given negatives
 
 
 def test_mine_refuses_bad_input_with_one_message(tmp_path):
@@ -124,3 +129,5 @@ def test_mine_refuses_bad_input_with_one_message(tmp_path):
     (tmp_path / "d" / "train" / "t.jsonl").write_text("")
     bad_model = CliRunner().invoke(app, ["mine", "--data", str(tmp_path / "d"), "--model", "no-such-model"])
     assert bad_model.exit_code == 2 and "no-such-model" in bad_model.output
+    one = CliRunner().invoke(app, ["mine", "--data", str(tmp_path / "d"), "--per-task", "1"])
+    assert one.exit_code == 2 and "per_task" in one.output

@@ -75,3 +75,16 @@ def test_each_batch_draws_one_of_its_tasks_instructions_and_a_resume_draws_the_s
     assert [(b.task, b.instruction) for b in (resumed.next_batch() for _ in range(35))] == [
         (t, i) for t, i, _ in drawn[25:]
     ]
+
+
+def test_a_resume_refuses_other_instruction_wordings_than_the_checkpoints():
+    data = tasks({"a": 50, "b": 30})
+    first = TaskBatchSampler(data, 4, seed=3, instructions={"a": ["x", "y"]})
+    first.next_batch()
+    other = TaskBatchSampler(data, 4, seed=3, instructions={"a": ["x", "z"]})
+    with pytest.raises(ValueError, match="instruction wordings"):
+        other.load_state_dict(first.state_dict())
+    old_checkpoint = {k: v for k, v in TaskBatchSampler(data, 4, seed=3).state_dict().items() if k != "instructions"}
+    TaskBatchSampler(data, 4, seed=3).load_state_dict(old_checkpoint)  # made before wordings: canonical resumes
+    with pytest.raises(ValueError, match="instruction wordings"):
+        first.load_state_dict(old_checkpoint)

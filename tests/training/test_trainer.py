@@ -224,6 +224,8 @@ def test_instruction_wordings_come_from_the_data_and_a_broken_list_is_refused(tm
     config = load_config(None, [f"data.train_files=[{folder}]"])
     assert load_instructions(config) == {"t": ["A", "B", "C"]}
     assert load_instructions(load_config(None, [f"data.train_files=[{folder}]", "data.instructions=canonical"])) == {}
+    root = load_config(None, [f"data.train_files=[{tmp_path}]"])  # a build's root folder: wordings in train/
+    assert load_instructions(root) == {"t": ["A", "B", "C"]}
     (folder / "instructions.json").write_text(_json.dumps({"t": []}))
     with pytest.raises(ConfigError, match="non-empty list"):
         load_instructions(config)

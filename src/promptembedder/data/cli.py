@@ -123,7 +123,9 @@ def mine(
     pooling: str = typer.Option("mean", "--pooling", help="mean or last, as the PromptEmbedder will pool."),
     top_k: int = typer.Option(3, "--top-k", min=1, help="Mined negatives per query."),
     skip: int = typer.Option(2, "--skip", min=0, help="Nearest non-positives passed over (false-negative guard)."),
-    per_task: int = typer.Option(2000, "--per-task", min=0, help="Examples per task, a seeded draw (0: all)."),
+    per_task: int = typer.Option(
+        2000, "--per-task", min=0, help="Examples mined per task, a seeded draw (0: all); the rest keep only theirs."
+    ),
     max_length: int = typer.Option(64, "--max-length", min=8, help="Tokens per text when embedding."),
     batch_size: int = typer.Option(32, "--batch-size", min=1),
     tasks: list[str] = typer.Option(None, "--task", help="Only these tasks (repeatable). [default: all]"),
@@ -160,7 +162,11 @@ def mine(
         console.print(f"[red]error:[/red] unknown task(s) {', '.join(unknown)}; available: {', '.join(by_stem)}")
         raise typer.Exit(2)
     chosen = [by_stem[t] for t in tasks] if tasks else files
-    settings = MineSettings(top_k=top_k, skip=skip, per_task=per_task or None, seed=seed)
+    try:
+        settings = MineSettings(top_k=top_k, skip=skip, per_task=per_task or None, seed=seed)
+    except ValueError as err:
+        console.print(f"[red]error:[/red] {err}")
+        raise typer.Exit(2) from None
     target = (out or source / "mined").expanduser()
 
     from promptembedder.embedding import EmbeddingLLM
@@ -177,7 +183,8 @@ def mine(
         bar = progress.add_task("mining", total=len(chosen))
         for path in chosen:
             progress.update(bar, description=f"mining {path.stem}")
-            examples = subsample(load_train_file(path), settings.per_task, seed, path.stem)
+            every = load_train_file(path)
+            examples = subsample(every, settings.per_task, seed, path.stem)
             digest = sha256_file(path)
 
             def embed(side: str, texts: list[str], _digest: str = digest):
@@ -187,7 +194,10 @@ def mine(
                 return cache.get_or_compute(key, _digest, side, None, texts, compute)
 
             mined, stats = mine_task(examples, lambda t: embed("query", t), lambda t: embed("document", t), settings)
-            rows = [{**ex.to_json(), "mined_negatives": m} for ex, m in zip(examples, mined, strict=True)]
+            # Every example is written (the task mix stays as built); the mined ones carry their negatives.
+            by_example = {id(ex): m for ex, m in zip(examples, mined, strict=True)}
+            rows = [{**ex.to_json(), "mined_negatives": by_example.get(id(ex), [])} for ex in every]
+            rows = [{k: v for k, v in r.items() if k != "mined_negatives" or v} for r in rows]
             write_jsonl_atomic(target / "train" / path.name, rows)
             report[path.stem] = stats
             progress.advance(bar)

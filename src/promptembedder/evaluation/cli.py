@@ -84,6 +84,11 @@ def eval_command(
         )
         raise typer.Exit(2)
     if mteb_tasks:
+        import importlib.util
+
+        if importlib.util.find_spec("mteb") is None:
+            typer.echo("error: --mteb needs the mteb extra: pip install 'promptembedder[mteb]'", err=True)
+            raise typer.Exit(2)
         names = [n.strip() for item in mteb_tasks for n in item.split(",") if n.strip()]
         _run_mteb(model, names, out=out, batch_size=batch_size, device=device)
         return

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from promptembedder.data.format import TrainExample
+from promptembedder.data.text import stable_hash
 
 
 @dataclass
@@ -72,12 +74,29 @@ class TaskBatchSampler:
         instruction = wordings[int(rng.integers(len(wordings)))] if wordings else picked[0].instruction
         return TaskBatch(name, instruction, picked)
 
+    def _wordings_digest(self) -> str:
+        return stable_hash(json.dumps(self.instructions, sort_keys=True))[:16]
+
     def state_dict(self) -> dict:
-        return {"step": self.step, "cursors": dict(self.cursors), "epochs": dict(self.epochs), "seed": self.seed}
+        return {
+            "step": self.step,
+            "cursors": dict(self.cursors),
+            "epochs": dict(self.epochs),
+            "seed": self.seed,
+            "instructions": self._wordings_digest(),
+        }
 
     def load_state_dict(self, state: dict) -> None:
         if set(state["cursors"]) != set(self.names):
             raise ValueError(
                 f"checkpoint's tasks {sorted(state['cursors'])} differ from this run's {sorted(self.names)}"
+            )
+        # A checkpoint from before instruction lists drew each task's canonical wording (an empty list's digest).
+        saved = state.get("instructions", stable_hash(json.dumps({}, sort_keys=True))[:16])
+        if saved != self._wordings_digest():
+            raise ValueError(
+                "the instruction wordings (instructions.json) differ from the checkpoint's, so the resumed run would "
+                "not draw the batches the interrupted one would have; resume on the same data, or set "
+                "data.instructions=canonical if the checkpoint was made without instruction lists"
             )
         self.step, self.cursors, self.epochs = state["step"], dict(state["cursors"]), dict(state["epochs"])

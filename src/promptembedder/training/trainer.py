@@ -97,7 +97,10 @@ def load_instructions(config: TrainConfig) -> dict[str, list[str]]:
     found: dict[str, list[str]] = {}
     for entry in config.data.train_files or ["sample"]:
         p = named[entry] if entry in named else Path(entry).expanduser()
-        file = (p if p.is_dir() else p.parent) / INSTRUCTIONS_FILE
+        folder = p if p.is_dir() else p.parent
+        if (folder / "train").is_dir():  # a build's root folder: its files (and their wordings) are in train/
+            folder = folder / "train"
+        file = folder / INSTRUCTIONS_FILE
         if not file.is_file():
             continue
         try:
@@ -221,14 +224,16 @@ class Trainer:
         if model.prompts_documents or not self.config.document_cache:
             return
         tic = time.perf_counter()
-        ahead = TaskBatchSampler(sampler.tasks, sampler.batch_size, seed=sampler.seed)
+        ahead = TaskBatchSampler(
+            sampler.tasks, sampler.batch_size, seed=sampler.seed, instructions=sampler.instructions
+        )
         ahead.probabilities = sampler.probabilities
         ahead.load_state_dict(sampler.state_dict())
         n_neg = self.config.data.hard_negatives
         texts: dict[str, str] = {}
         for _ in range(steps):
             for ex in ahead.next_batch().examples:
-                for text in [ex.positive, *ex.negatives[:n_neg]]:
+                for text in [ex.positive, *self._negatives(ex)[:n_neg]]:
                     texts.setdefault(_text_key(text), text)
         todo = sorted(((k, t) for k, t in texts.items() if k not in self.doc_cache), key=lambda kt: -len(kt[1]))
         was_training = model.training
