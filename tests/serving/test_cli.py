@@ -101,3 +101,8 @@ def test_sigterm_finishes_the_requests_in_flight_then_stops(saved, reference):
     got = np.array([d["embedding"] for d in answers[0].json()["data"]], dtype=np.float32)
     expected = reference.encode(saved["texts"], instruction=saved["tasks"]["music"])
     np.testing.assert_allclose(got, expected[[i % len(saved["texts"]) for i in range(600)]], atol=1e-5)
+
+
+def test_a_bad_log_level_is_refused_before_anything_loads(tmp_path):
+    result = CliRunner().invoke(app, ["serve", str(tmp_path / "no-such-bundle"), "--log-level", "loud"])
+    assert result.exit_code == 2 and "--log-level 'loud'" in result.output and "debug" in result.output

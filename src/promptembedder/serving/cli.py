@@ -14,6 +14,9 @@ _HELP = {f.name: f.metadata["help"] for f in dataclasses.fields(ServeConfig)}
 _DEFAULTS = ServeConfig()
 
 
+UVICORN_LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
+
+
 def _fail(err: Exception) -> None:
     typer.echo(f"error: {err}", err=True)
     raise typer.Exit(2) from None
@@ -82,6 +85,8 @@ def serve_command(
     from promptembedder.serving.bundle import BundleError, load_servable, read_tasks
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    if log_level not in UVICORN_LOG_LEVELS:  # checked before the model loads, not inside uvicorn.run
+        _fail(ValueError(f"--log-level {log_level!r}: choose one of {', '.join(UVICORN_LOG_LEVELS)}"))
     try:
         config = ServeConfig(
             max_batch_tokens=max_batch_tokens,
