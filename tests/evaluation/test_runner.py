@@ -9,7 +9,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from promptembedder.evaluation import EmbeddingCache, EvalOptions, run_eval
+from promptembedder.evaluation import EmbeddingCache, EvalOptions, evaluate_task, run_eval
 from promptembedder.evaluation.cli import eval_command
 from promptembedder.evaluation.report import markdown_table, summarise
 from promptembedder.evaluation.runner import UnknownTaskError
@@ -129,3 +129,27 @@ def test_a_model_that_fails_gets_a_row_that_says_why_and_the_others_still_run(
 
     with pytest.raises(ModuleNotFoundError):  # without keep_going the error propagates
         run_eval(["broken"], out=tmp_path / "r2.json", data_dir=eval_dir, load=load, progress=False)
+
+
+def test_an_encoder_that_ignores_instructions_embeds_a_withheld_copy_from_the_cache(
+    eval_dir: Path, tmp_path: Path, fake_encoder
+) -> None:
+    """The withheld-instruction copy of a task costs nothing for a model that takes no instruction."""
+    import dataclasses
+
+    from promptembedder.evaluation.runner import load_tasks
+
+    task = load_tasks(eval_dir)[0]
+    withheld = dataclasses.replace(task, name=task.name + "@withheld", instruction="Some other wording entirely")
+    cache = EmbeddingCache(tmp_path / "c")
+    deaf = fake_encoder(name="deaf", noise=0.01)
+    deaf.ignores_instruction = True
+    first = evaluate_task(deaf, task, cache=cache, options=EvalOptions(limit=6), fingerprint="deaf")
+    misses = cache.misses
+    second = evaluate_task(deaf, withheld, cache=cache, options=EvalOptions(limit=6), fingerprint="deaf")
+    assert cache.misses == misses and second.main_score == first.main_score
+    listening = fake_encoder(name="listening", noise=0.01)
+    evaluate_task(listening, task, cache=cache, options=EvalOptions(limit=6), fingerprint="listening")
+    misses = cache.misses
+    evaluate_task(listening, withheld, cache=cache, options=EvalOptions(limit=6), fingerprint="listening")
+    assert cache.misses > misses  # an encoder that reads the instruction embeds its queries again

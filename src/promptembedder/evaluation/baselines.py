@@ -120,6 +120,11 @@ class BackboneEncoder:
         }
         return cls(f"{kind}:{model}:{pooling}", embed, weights_digest(backbone.model), settings, instruction_in_text)
 
+    @property
+    def ignores_instruction(self) -> bool:
+        """True for the plain backbone: its embeddings are the same whatever the task's instruction."""
+        return not self._instruction_in_text
+
     def fingerprint(self) -> str:
         return self._fingerprint
 
@@ -142,6 +147,7 @@ class MiniLMEncoder:
 
     name = "minilm"
     max_length = 256
+    ignores_instruction = True
 
     def __init__(self, folder: str | Path | None = None, device: str | None = None) -> None:
         import torch

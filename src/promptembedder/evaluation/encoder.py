@@ -26,7 +26,8 @@ class Encoder(Protocol):
     An encoder whose documents depend on less than the whole model (plain documents through a frozen
     backbone ignore the instruction and the prompting weights) may also define ``document_fingerprint()``:
     a fingerprint of exactly what the document side depends on, or None. Encoders that share it share
-    cached document embeddings, so a corpus is embedded once for all of them.
+    cached document embeddings, so a corpus is embedded once for all of them. One that takes no instruction
+    at all may set ``ignores_instruction = True``: its cached embeddings then serve every instruction.
     """
 
     name: str

@@ -98,6 +98,8 @@ class _Embedder:
             )
 
         key, key_instruction = self.fingerprint, instruction
+        if getattr(self.encoder, "ignores_instruction", False):
+            key_instruction = None  # the same vectors under any instruction: a withheld wording costs nothing
         if side == "document" and self.document_fingerprint:
             # Plain documents depend on the backbone alone: share them with every encoder that has it.
             key, key_instruction = f"doc-{self.document_fingerprint}", None
