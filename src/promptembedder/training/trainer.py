@@ -445,12 +445,15 @@ class Trainer:
                 f"cannot resume from {path}: its config differs in {', '.join(differ)} "
                 f"(only {', '.join(sorted(RESUMABLE_KEYS))} may change between a checkpoint and its resume)"
             )
+        try:  # first, before any weight is touched: other tasks or wordings cannot continue exactly
+            sampler.load_state_dict(saved["state"]["sampler"])
+        except ValueError as err:
+            raise ConfigError(f"cannot resume from {path}: {err}") from None
         with torch.no_grad():
             for name, p in params.items():
                 p.copy_(saved["trainable"][name].to(p.device, p.dtype))
         optimizer.load_state_dict(saved["optimizer"])
         scheduler.load_state_dict(saved["scheduler"])
-        sampler.load_state_dict(saved["state"]["sampler"])
         set_rng_state(saved["rng"])
         self.doc_cache = dict(saved["doc_cache"])
         self.history = list(saved["state"].get("history", []))
