@@ -229,3 +229,18 @@ def test_instruction_wordings_come_from_the_data_and_a_broken_list_is_refused(tm
     (folder / "instructions.json").write_text(_json.dumps({"t": []}))
     with pytest.raises(ConfigError, match="non-empty list"):
         load_instructions(config)
+
+
+def test_resume_refuses_other_instruction_wordings_with_one_message(tiny_setup, tmp_path):
+    import json as _json
+    import shutil
+
+    data = tmp_path / "data"
+    data.mkdir()
+    files = [shutil.copy(f, data) for f in tiny_setup[3]]
+    (data / "instructions.json").write_text(_json.dumps({"animals": ["find the same animal", "same animal"]}))
+    setup = (*tiny_setup[:3], files)
+    Trainer(make_config(setup, tmp_path / "run", "steps=6")).run()
+    (data / "instructions.json").write_text(_json.dumps({"animals": ["find the same animal", "another wording"]}))
+    with pytest.raises(ConfigError, match="cannot resume from .*instruction wordings"):
+        Trainer(make_config(setup, tmp_path / "run", "steps=6")).run(resume=True)
