@@ -295,14 +295,7 @@ class PromptEmbedder(nn.Module):
             temperature=config.temperature,
             max_length=config.instruction_max_length,
         )
-        embedding = EmbeddingLLM(
-            embedding_model,
-            embedding_tokenizer,
-            pooling=config.pooling,
-            normalize=config.normalize,
-            max_length=config.max_length,
-            name=config.embedding_model,
-        )
+        embedding = EmbeddingLLM.from_config(embedding_model, embedding_tokenizer, config)
         if seed is not None:
             torch.manual_seed(seed)
         alignment = AlignmentMap(prompting.hidden_size, embedding.hidden_size, bias=config.alignment_bias)

@@ -86,6 +86,18 @@ class EmbeddingLLM(nn.Module):
         model, tokenizer = load_base_model(name_or_path, device=device, dtype=dtype)
         return cls(model, tokenizer, name=name_or_path, **kwargs)
 
+    @classmethod
+    def from_config(cls, model, tokenizer, config) -> EmbeddingLLM:
+        """Wrap a loaded backbone with a PromptEmbedderConfig's pooling, normalisation, length and name."""
+        return cls(
+            model,
+            tokenizer,
+            pooling=config.pooling,
+            normalize=config.normalize,
+            max_length=config.max_length,
+            name=config.embedding_model,
+        )
+
     def train(self, mode: bool = True) -> EmbeddingLLM:
         super().train(False)  # frozen: dropout and the like stay off whatever the caller's mode
         self._checkpoint_layers(mode)

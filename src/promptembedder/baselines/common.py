@@ -154,14 +154,7 @@ def embedding_from_config(
     from promptembedder.models import load_base_model
 
     model, tokenizer = load_base_model(config.embedding_model, device=device, dtype=dtype)
-    return EmbeddingLLM(
-        model,
-        tokenizer,
-        pooling=config.pooling,
-        normalize=config.normalize,
-        max_length=config.max_length,
-        name=config.embedding_model,
-    )
+    return EmbeddingLLM.from_config(model, tokenizer, config)
 
 
 def check_backbone(meta: dict[str, Any], embedding: EmbeddingLLM, folder: Path) -> str:

@@ -200,14 +200,7 @@ def load_bundle(
         )
     model = None
     if prompting is None:
-        embedding = EmbeddingLLM(
-            backbone,
-            tokenizer,
-            pooling=config.pooling,
-            normalize=config.normalize,
-            max_length=config.max_length,
-            name=config.embedding_model,
-        )
+        embedding = EmbeddingLLM.from_config(backbone, tokenizer, config)
     else:
         source = Path(prompting)
         if (source / CONFIG_NAME).is_file():  # a saved PromptEmbedder: its Prompting LLM lives in a subfolder
