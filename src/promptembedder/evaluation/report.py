@@ -16,7 +16,7 @@ import numpy as np
 TYPE_ORDER = ("retrieval", "reranking", "sts", "classification", "clustering", "pair_classification")
 
 
-WITHHELD = "@withheld"  # as evaluation.runner names a task evaluated under its withheld instruction
+WITHHELD = "@withheld"  # suffix of a task evaluated under its withheld instruction (see runner.with_withheld)
 
 
 def _averages(scores_by_type: dict[str, list[float]]) -> dict[str, float]:

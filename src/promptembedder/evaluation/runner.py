@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 from promptembedder.data import EvalTask, list_eval_tasks, load_eval_task
 from promptembedder.evaluation.cache import EmbeddingCache
 from promptembedder.evaluation.encoder import Encoder
-from promptembedder.evaluation.report import summarise, write_report
+from promptembedder.evaluation.report import WITHHELD, summarise, write_report
 from promptembedder.evaluation.tasks import EvalOptions, evaluate_task
 
 log = logging.getLogger(__name__)
@@ -45,10 +45,6 @@ def resolve_data_dir(data_dir: str | os.PathLike[str] | None = None) -> Path:
         return built
     log.warning("no built data at %s (run `promptembedder data build`); using the in-repo sample", built)
     return sample_dir()
-
-
-WITHHELD = "@withheld"
-"""Suffix of a task evaluated under its withheld instruction (a wording no training task uses)."""
 
 
 def with_withheld(tasks: Sequence[EvalTask], which: str = "both") -> list[EvalTask]:
