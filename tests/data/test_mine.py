@@ -117,6 +117,15 @@ def test_the_mine_command_writes_mined_negatives_that_training_reads(tmp_path, m
     plain = next(e for e in train["animals"] if not e.mined_negatives)
     assert trainer._negatives(plain) == plain.negatives  # not mined: its given negatives
 
+    only = CliRunner().invoke(app, [*args, "--mined-only", "--out", str(tmp_path / "only")])
+    assert only.exit_code == 0, only.output
+    for task in ("animals", "music"):
+        rows = load_train_file(tmp_path / "only" / "train" / f"{task}.jsonl")
+        assert len(rows) == 20 and all(r.mined_negatives for r in rows)
+        full = [(r.query, r.positive, r.mined_negatives) for r in load_train_file(mined_dir / f"{task}.jsonl")]
+        assert [(r.query, r.positive, r.mined_negatives) for r in rows] == [x for x in full if x[2]]  # same draw
+    assert json.loads((tmp_path / "only" / "mined.json").read_text())["mined_only"] is True
+
 
 def test_mine_refuses_bad_input_with_one_message(tmp_path):
     from typer.testing import CliRunner

@@ -126,6 +126,11 @@ def mine(
     per_task: int = typer.Option(
         2000, "--per-task", min=0, help="Examples mined per task, a seeded draw (0: all); the rest keep only theirs."
     ),
+    mined_only: bool = typer.Option(
+        False,
+        "--mined-only",
+        help="Write only the mined examples (a smaller training set in which every example has mined negatives).",
+    ),
     max_length: int = typer.Option(64, "--max-length", min=8, help="Tokens per text when embedding."),
     batch_size: int = typer.Option(32, "--batch-size", min=1),
     tasks: list[str] = typer.Option(None, "--task", help="Only these tasks (repeatable). [default: all]"),
@@ -194,9 +199,11 @@ def mine(
                 return cache.get_or_compute(key, _digest, side, None, texts, compute)
 
             mined, stats = mine_task(examples, lambda t: embed("query", t), lambda t: embed("document", t), settings)
-            # Every example is written (the task mix stays as built); the mined ones carry their negatives.
+            # By default every example is written (the task mix stays as built) and the mined ones carry their
+            # negatives; --mined-only keeps just those, for a run in which every batch trains on mined negatives.
             by_example = {id(ex): m for ex, m in zip(examples, mined, strict=True)}
-            rows = [{**ex.to_json(), "mined_negatives": by_example.get(id(ex), [])} for ex in every]
+            kept = examples if mined_only else every
+            rows = [{**ex.to_json(), "mined_negatives": by_example.get(id(ex), [])} for ex in kept]
             rows = [{k: v for k, v in r.items() if k != "mined_negatives" or v} for r in rows]
             write_jsonl_atomic(target / "train" / path.name, rows)
             report[path.stem] = stats
@@ -211,13 +218,15 @@ def mine(
         "max_length": max_length,
         "backbone_key": key,
         "settings": dataclasses.asdict(settings),
+        "mined_only": mined_only,
         "tasks": report,
         "seconds": round(time.perf_counter() - started, 1),
     }
     tmp = target / ".mined.json.tmp"
     tmp.write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
     tmp.replace(target / "mined.json")
-    table = Table(title=f"Mined with {model} ({pooling}) in {meta['seconds']:.0f} s -> {target}")
+    kept_note = " (mined examples only)" if mined_only else ""
+    table = Table(title=f"Mined with {model} ({pooling}) in {meta['seconds']:.0f} s -> {target}{kept_note}")
     for col in ("task", "examples", "documents", "positive top-1", "positive rank (median)"):
         table.add_column(col, justify="left" if col == "task" else "right")
     for task, st in report.items():
