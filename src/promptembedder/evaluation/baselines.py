@@ -7,6 +7,8 @@
 ``instruct:NAME[:mean|last]``          the same with the instruction as plain text in front of each query
                                        (``"Instruct: {instruction}\\nQuery: "``, in the soft prompt's slot
                                        and, like it, left out of pooling; documents plain; default mean)
+``prompteol:NAME``                     PromptEOL: the frozen LLM reads ``This sentence : "[X]" means in one
+                                       word:"`` and its last state is the embedding (both sides, no instruction)
 ``minilm``                             all-MiniLM-L6-v2 (mean pooling, normalised), a widely used reference
 ``untrained:PROMPTING->EMBEDDING``     a fresh, seeded ``PromptEmbedder.from_models(PROMPTING, EMBEDDING)``
 =====================================  ===============================================================
@@ -31,10 +33,13 @@ SPEC_FORMS = (
     "DIR (a saved PromptEmbedder, LoRA or prompt-tuning folder)",
     "baseline:NAME:mean | baseline:NAME:last (frozen Embedding LLM, no prompt)",
     "instruct:NAME[:mean|last] (instruction as plain text in front of queries)",
+    "prompteol:NAME (the text in PromptEOL's one-word template, last token)",
     "minilm (all-MiniLM-L6-v2 sentence embedder)",
     "untrained:PROMPTING->EMBEDDING (fresh, seeded PromptEmbedder)",
 )
 POOLINGS = ("mean", "last")
+# Jiang et al. 2023 ("Scaling Sentence Embeddings with Large Language Models"), their explicit one-word limit.
+PROMPTEOL_TEMPLATE = 'This sentence : "{text}" means in one word:"'
 
 
 class ModelSpecError(ValueError):
@@ -141,6 +146,78 @@ class BackboneEncoder:
         return self._embed(list(texts), batch_size, None)
 
 
+class PromptEOLEncoder:
+    """PromptEOL, a training-free read-out *after* the text: the frozen LLM reads each text inside
+    ``PROMPTEOL_TEMPLATE`` and the last token's state, the one about to name the text "in one word", is its
+    embedding. Queries and documents alike, no instruction. It shows what a suffix read-out gains on a causal
+    backbone over pooling the text itself, which is what a soft prompt placed after the text would exploit.
+
+    A text too long for the backbone is cut to fit, never the template: its closing words are the read-out.
+    """
+
+    ignores_instruction = True
+
+    def __init__(self, backbone: Any, model: str) -> None:
+        from promptembedder.config import Pooling
+
+        if backbone.pooling is not Pooling.LAST:
+            raise ValueError("PromptEOL reads the last token's state: build the EmbeddingLLM with pooling='last'")
+        self.backbone = backbone
+        self.name = f"prompteol:{model}"
+        head, _, tail = PROMPTEOL_TEMPLATE.partition("{text}")
+        template_tokens = len(backbone.tokenizer(head + tail, add_special_tokens=True)["input_ids"])
+        self._budget = max(backbone.max_length - template_tokens - 2, 1)  # 2: tokens merging at the seams
+        settings = {
+            "kind": "prompteol",
+            "model": model,
+            "template": PROMPTEOL_TEMPLATE,
+            "max_length": backbone.max_length,
+            "dtype": str(backbone.dtype),
+        }
+        self._fingerprint = _fingerprint(settings, weights_digest(backbone.model))
+
+    @classmethod
+    def from_name(cls, model: str, *, device: str | None = None) -> PromptEOLEncoder:
+        from promptembedder.embedding import EmbeddingLLM
+
+        return cls(EmbeddingLLM.from_name(model, pooling="last", normalize=True, device=device), model)
+
+    def fingerprint(self) -> str:
+        return self._fingerprint
+
+    def document_fingerprint(self) -> str | None:
+        return None  # documents are read inside the template: not the plain backbone's embeddings
+
+    def wrap(self, texts: Sequence[str]) -> list[str]:
+        """Each text inside the template, cut to the token budget the template leaves."""
+        tokenizer = self.backbone.tokenizer
+        out = []
+        for text in texts:
+            ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+            if len(ids) > self._budget:
+                text = tokenizer.decode(ids[: self._budget])
+            out.append(PROMPTEOL_TEMPLATE.format(text=text))
+        return out
+
+    def _embed(self, texts: list[str], batch_size: int) -> np.ndarray:
+        import torch
+
+        wrapped = self.wrap(texts)
+        with torch.no_grad():
+            parts = [
+                self.backbone(wrapped[i : i + batch_size]).float().cpu().numpy()
+                for i in range(0, len(wrapped), batch_size)
+            ]
+        out = np.concatenate(parts) if parts else np.zeros((0, self.backbone.hidden_size), dtype=np.float32)
+        return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
+
+    def encode_queries(self, texts: Sequence[str], instruction: str | None, batch_size: int = 32) -> np.ndarray:
+        return self._embed(list(texts), batch_size)
+
+    def encode_documents(self, texts: Sequence[str], instruction: str | None, batch_size: int = 32) -> np.ndarray:
+        return self._embed(list(texts), batch_size)
+
+
 class MiniLMEncoder:
     """all-MiniLM-L6-v2 exactly as sentence-transformers runs it: mean of the token states under the
     attention mask, at most 256 tokens, L2-normalised. It takes no instruction."""
@@ -245,6 +322,11 @@ def parse_spec(spec: str) -> tuple[str, dict[str, Any]]:
             raise ModelSpecError(spec, f"{kind}: needs a pooling, one of {', '.join(POOLINGS)}")
         _check_name(spec, name)
         return kind, {"model": name, "pooling": pooling}
+    if sep and kind == "prompteol":
+        if not rest:
+            raise ModelSpecError(spec, "no model name")
+        _check_name(spec, rest)
+        return "prompteol", {"model": rest}
     if sep and kind == "untrained":
         prompting, arrow, embedding = rest.partition("->")
         if not (arrow and prompting.strip() and embedding.strip()):
@@ -266,6 +348,8 @@ def load_encoder(spec: str, *, seed: int = 0, device: str | None = None) -> Any:
         return BackboneEncoder.from_name(
             args["model"], args["pooling"], instruction_in_text=kind == "instruct", device=device
         )
+    if kind == "prompteol":
+        return PromptEOLEncoder.from_name(args["model"], device=device)
     from promptembedder import PromptEmbedder
 
     if kind == "untrained":
