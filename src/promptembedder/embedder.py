@@ -366,10 +366,25 @@ class PromptEmbedder(nn.Module):
         return aligned
 
     def forward(
-        self, texts: list[str], instruction: str | None = None, *, use_cache: bool = True, max_length: int | None = None
+        self,
+        texts: list[str],
+        instruction: str | None = None,
+        *,
+        use_cache: bool = True,
+        max_length: int | None = None,
+        prompt: Tensor | None = None,
     ) -> Tensor:
-        """Embeddings (B, d_e) with gradients to the Prompting LLM and W; no soft prompt if no instruction."""
-        prefix = None if instruction is None else self.prompt_for(texts, instruction, use_cache=use_cache)
+        """Embeddings (B, d_e) with gradients to the Prompting LLM and W; no soft prompt if no instruction.
+
+        ``prompt`` is an aligned soft prompt already made for ``instruction`` (the trainer makes one per step
+        and reuses it for every chunk and document); without it the prompt is made (or read from the cache).
+        """
+        if instruction is None:
+            prefix = None
+        elif prompt is not None:
+            prefix = prompt
+        else:
+            prefix = self.prompt_for(texts, instruction, use_cache=use_cache)
         return self.embedding(texts, prefix=prefix, max_length=max_length)
 
     @property
@@ -377,10 +392,16 @@ class PromptEmbedder(nn.Module):
         return self.config.document_prompt is DocumentPrompt.PROMPTED
 
     def embed_documents(
-        self, texts: list[str], instruction: str | None = None, max_length: int | None = None
+        self,
+        texts: list[str],
+        instruction: str | None = None,
+        max_length: int | None = None,
+        prompt: Tensor | None = None,
     ) -> Tensor:
-        """Documents as the config says: with the task's soft prompt, or plain."""
-        return self(texts, instruction if self.prompts_documents else None, max_length=max_length)
+        """Documents as the config says: with the task's soft prompt (``prompt`` if given), or plain."""
+        if not self.prompts_documents:
+            return self(texts, None, max_length=max_length)
+        return self(texts, instruction, max_length=max_length, prompt=prompt)
 
     # ---------------------------------------------------------------- inference
     @property

@@ -153,7 +153,11 @@ class EmbeddingLLM(nn.Module):
             inputs = inputs.masked_scatter(prefix_slots[..., None], prefix.to(inputs.dtype).contiguous())
         inputs = inputs.masked_fill(~mask.bool()[..., None], 0.0)  # padding reads zeros
         positions = (mask.cumsum(-1) - 1).clamp(min=0)
-        hidden = self.model(inputs_embeds=inputs, attention_mask=mask, position_ids=positions).last_hidden_state
+        # use_cache=False: one read of the whole text, so a KV cache is only memory (and, for a decoder under
+        # training, a copy of every layer's keys and values held alive until backward).
+        hidden = self.model(
+            inputs_embeds=inputs, attention_mask=mask, position_ids=positions, use_cache=False
+        ).last_hidden_state
         pooled = self._pool(hidden.float(), mask, pool_mask)
         return F.normalize(pooled, dim=-1) if self.normalize and not _RAW_POOLING.get() else pooled
 

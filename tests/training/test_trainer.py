@@ -126,6 +126,59 @@ def test_grad_cache_matches_the_plain_step(tiny_setup, tmp_path):
     np.testing.assert_allclose(losses(tmp_path / "plain"), losses(tmp_path / "chunked"), rtol=1e-4, atol=1e-5)
 
 
+def test_one_prompt_per_step_gives_the_gradients_of_one_per_use(tiny_setup, tmp_path):
+    """With prompted documents and GradCache chunks the prompt has many uses; making it once and sending the
+    summed gradient back once trains the same model as regenerating it for each use."""
+    common = ("steps=4", "model.document_prompt=prompted", "grad_cache_chunk=3", "checkpoint_every=100")
+    once = Trainer(make_config(tiny_setup, tmp_path / "once", *common, "speed.prompt_once=true")).run()
+    each = Trainer(make_config(tiny_setup, tmp_path / "each", *common, "speed.prompt_once=false")).run()
+    np.testing.assert_allclose(losses(tmp_path / "once"), losses(tmp_path / "each"), rtol=1e-4, atol=1e-5)
+    a, b = (PromptEmbedder.from_pretrained(d, device="cpu") for d in (once, each))
+    for (name, x), y in zip(a.prompting.state_dict().items(), b.prompting.state_dict().values(), strict=True):
+        torch.testing.assert_close(x, y, rtol=1e-4, atol=1e-5, msg=name)
+    torch.testing.assert_close(a.alignment.linear.weight, b.alignment.linear.weight, rtol=1e-4, atol=1e-5)
+
+
+def test_one_prompt_per_step_runs_the_prompting_llm_once(tiny_setup, tmp_path, monkeypatch):
+    from promptembedder.prompting import PromptingLLM
+
+    calls = []
+    real = PromptingLLM.forward
+
+    def counted(self, *args, **kwargs):
+        if torch.is_grad_enabled():
+            calls.append(1)
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(PromptingLLM, "forward", counted)
+    common = ("steps=1", "model.document_prompt=prompted", "grad_cache_chunk=3", "checkpoint_every=100")
+    Trainer(make_config(tiny_setup, tmp_path / "once", *common)).run()
+    once, calls[:] = len(calls), []
+    Trainer(make_config(tiny_setup, tmp_path / "each", *common, "speed.prompt_once=false")).run()
+    assert once == 1 and len(calls) > 3  # positives, negatives, and each of the 3 chunks' second pass
+
+
+def test_trainable_weights_train_in_float32_whatever_the_load_dtype(tiny_setup):
+    """A GPU loads bf16; AdamW updates below bf16's resolution would round away, so the trainable weights
+    are cast up while the frozen Embedding LLM keeps its dtype."""
+    from promptembedder.training.trainer import upcast_trainable
+
+    config = make_config(tiny_setup, "unused")
+    model = PromptEmbedder.from_config(config.model, device="cpu", dtype=torch.bfloat16, seed=0)
+    model.embedding.requires_grad_(False)
+    assert upcast_trainable(model) > 0
+    assert all(p.dtype == torch.float32 for p in model.prompting.parameters())
+    assert all(p.dtype == torch.float32 for p in model.alignment.parameters())
+    assert all(p.dtype == torch.bfloat16 for p in model.embedding.parameters())
+    weight = model.alignment.linear.weight
+    before = weight.detach().clone()
+    with torch.no_grad():
+        weight.add_(before.abs().clamp(min=1e-3) * 1e-4)  # an update bf16 could not hold
+    assert not torch.equal(weight, before)
+    vectors = model(["a red cat"], "find the animal")
+    assert vectors.shape == (1, 48) and torch.isfinite(vectors).all()
+
+
 def test_prompted_documents_and_lora_prompting_train(tiny_setup, tmp_path):
     config = make_config(
         tiny_setup, tmp_path / "run", "steps=3", "model.document_prompt=prompted", "prompting_training=lora", "lora.r=4"

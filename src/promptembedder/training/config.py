@@ -184,6 +184,14 @@ class SpeedConfig:
         },
     )
     fused_optimizer: bool = field(default=False, metadata={"help": "AdamW(fused=True): one kernel per step."})
+    prompt_once: bool = field(
+        default=True,
+        metadata={
+            "help": "Generate the step's soft prompt once and backpropagate the summed gradient of all its uses "
+            "(queries, prompted documents, every GradCache chunk) through the Prompting LLM in one pass, instead "
+            "of regenerating it for each use. Instruction conditioning on one process; the same gradients."
+        },
+    )
 
 
 @dataclass

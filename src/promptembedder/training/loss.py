@@ -65,20 +65,33 @@ def grad_cache_backward(
     representation gradients through it. Memory is that of one chunk; the gradients equal the full batch's.
     ``documents`` may carry a graph (prompted documents): its gradient flows in step 2.
     """
-    # Each chunk's second pass replays the random state of its first (Gumbel noise must be the same draw).
+    # Each chunk's second pass replays the random state of its first, the CPU's and every GPU's (Gumbel noise
+    # and dropout must be the same draw).
     states, parts = [], []
     with torch.no_grad():
         for i in range(0, num_queries, chunk):
-            states.append(torch.get_rng_state())
+            states.append(_rng_states())
             parts.append(encode_queries(slice(i, i + chunk)))
-    after = torch.get_rng_state()
+    after = _rng_states()
     reps = torch.cat(parts).detach().requires_grad_(True)
     loss = loss_fn(reps, documents)
     backward(loss)
     cached = reps.grad
     for state, i in zip(states, range(0, num_queries, chunk), strict=True):
-        torch.set_rng_state(state)
+        _set_rng_states(state)
         part = encode_queries(slice(i, i + chunk))
         backward((part * cached[i : i + chunk].to(part.dtype)).sum())
-    torch.set_rng_state(after)
+    _set_rng_states(after)
     return loss.detach()
+
+
+def _rng_states() -> tuple[Tensor, list[Tensor]]:
+    cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_available() and torch.cuda.is_initialized() else []
+    return torch.get_rng_state(), cuda
+
+
+def _set_rng_states(states: tuple[Tensor, list[Tensor]]) -> None:
+    cpu, cuda = states
+    torch.set_rng_state(cpu)
+    if cuda:
+        torch.cuda.set_rng_state_all(cuda)

@@ -26,6 +26,7 @@ from accelerate.utils import set_seed
 from tqdm.auto import tqdm
 from transformers import get_scheduler
 
+from promptembedder.config import Conditioning
 from promptembedder.data import default_data_dir, sample_dir
 from promptembedder.data.format import TrainExample, list_train_files, load_train_file
 from promptembedder.data.text import normalise
@@ -131,6 +132,21 @@ def _text_key(text: str) -> str:
     return hashlib.sha1(text.encode()).hexdigest()
 
 
+def upcast_trainable(model: torch.nn.Module) -> int:
+    """Keep every trainable weight in float32 (returns how many were cast); frozen ones keep their dtype.
+
+    A GPU loads models in bfloat16, whose 8-bit mantissa cannot hold an AdamW update smaller than about 1/256
+    of a weight: such updates round away and training silently stalls. bf16 *compute* is autocast's job
+    (``precision: bf16``); the master weights and the optimiser state stay float32.
+    """
+    cast = 0
+    for p in model.parameters():
+        if p.requires_grad and p.is_floating_point() and p.dtype != torch.float32:
+            p.data = p.data.float()
+            cast += 1
+    return cast
+
+
 class Trainer:
     """Runs one training job described by a :class:`TrainConfig`; ``run(resume=...)`` returns the model folder."""
 
@@ -178,6 +194,7 @@ class Trainer:
                 )
                 model.prompting.model = get_peft_model(model.prompting.model, lora)
         apply_speed_options(model, c)  # and gradient checkpointing
+        upcast_trainable(model)
         return model
 
     def trainable_parameters(self, model: PromptEmbedder) -> dict[str, torch.nn.Parameter]:
@@ -203,9 +220,13 @@ class Trainer:
         return optimizer
 
     # ---------------------------------------------------------------- one step
-    def _documents(self, model: PromptEmbedder, texts: list[str], instruction: str) -> torch.Tensor:
+    def _documents(
+        self, model: PromptEmbedder, texts: list[str], instruction: str, prompt: torch.Tensor | None = None
+    ) -> torch.Tensor:
         max_len = self.config.data.max_document_length
         if model.prompts_documents:
+            if prompt is not None:
+                return model.embed_documents(texts, instruction, max_length=max_len, prompt=prompt)
             return model.embed_documents(texts, instruction, max_length=max_len)
         with torch.no_grad():
             if not self.config.document_cache:
@@ -284,28 +305,55 @@ class Trainer:
             t if t is not None else ex.positive for ex, row in zip(local, negatives[mine], strict=True) for t in row
         ]
         labels = torch.arange(rank * per_rank, (rank + 1) * per_rank, device=acc.device)
-
-        def pool(instruction: str) -> torch.Tensor:
-            pos = self._documents(model, local_pos, instruction)
-            if not n_neg:
-                return self._gather(pos)
-            return torch.cat([self._gather(pos), self._gather(self._documents(model, local_neg, instruction))])
-
-        def encode_queries(part: slice) -> torch.Tensor:
-            texts = [ex.query for ex in local[part]]
-            return ddp_model(texts, batch.instruction, max_length=c.data.max_query_length).float()
-
-        def loss_fn(queries: torch.Tensor, docs: torch.Tensor) -> torch.Tensor:
-            return self.loss_fn(queries, docs, positives=labels, false_negatives=false_neg)
+        # Queries in length order, so that each GradCache chunk pads to lengths alike; the representations go
+        # back to batch order before the loss.
+        order = sorted(range(len(local)), key=lambda i: len(local[i].query))
+        unsort = torch.tensor(sorted(range(len(order)), key=order.__getitem__), device=acc.device)
 
         with acc.autocast():
+            # One soft prompt for the whole step: its uses see a leaf, whose summed gradient goes back through the
+            # Prompting LLM once at the end (the same gradients as regenerating it for each use, at one cost).
+            made = self._step_prompt(model, batch.instruction)
+            leaf = None if made is None else made.detach().requires_grad_(True)
+
+            def pool(instruction: str) -> torch.Tensor:
+                pos = self._documents(model, local_pos, instruction, leaf)
+                if not n_neg:
+                    return self._gather(pos)
+                negs = self._documents(model, local_neg, instruction, leaf)
+                return torch.cat([self._gather(pos), self._gather(negs)])
+
+            def encode_queries(part: slice) -> torch.Tensor:
+                texts = [local[i].query for i in order[part]]
+                if leaf is not None:
+                    return ddp_model(texts, batch.instruction, max_length=c.data.max_query_length, prompt=leaf).float()
+                return ddp_model(texts, batch.instruction, max_length=c.data.max_query_length).float()
+
+            def loss_fn(queries: torch.Tensor, docs: torch.Tensor) -> torch.Tensor:
+                queries = queries[unsort]
+                return self.loss_fn(queries, docs, positives=labels, false_negatives=false_neg)
+
             docs = pool(batch.instruction)
             if c.grad_cache_chunk and c.grad_cache_chunk < per_rank:
                 loss = grad_cache_backward(encode_queries, docs, per_rank, c.grad_cache_chunk, loss_fn, acc.backward)
             else:
                 loss = loss_fn(encode_queries(slice(None)), docs)
                 acc.backward(loss)
+            if made is not None and made.requires_grad and leaf.grad is not None:
+                torch.autograd.backward(made, leaf.grad.to(made.dtype))
         return float(acc.reduce(loss.detach(), "mean"))
+
+    def _step_prompt(self, model: PromptEmbedder, instruction: str) -> torch.Tensor | None:
+        """The step's aligned soft prompt, with its graph, when it can be made once and shared (else None).
+
+        Under DDP each use goes through the wrapper's forward, which is what its gradient sync hooks into;
+        per-text prompts (instruction+text conditioning) differ for every text; baselines make none.
+        """
+        if not self.config.speed.prompt_once or self.accelerator.num_processes > 1:
+            return None
+        if not isinstance(model, PromptEmbedder) or model.config.conditioning is not Conditioning.INSTRUCTION:
+            return None
+        return model.prompt_for([], instruction, use_cache=False)
 
     # ---------------------------------------------------------------- evaluation on the dev slice
     @torch.no_grad()
