@@ -149,6 +149,21 @@ def test_save_and_load_reproduce_embeddings_exactly(tmp_path):
     assert not list(tmp_path.glob(".saved*"))
 
 
+def test_a_suffix_prompt_model_saves_loads_and_embeds_differently_from_a_prefix_one(tmp_path):
+    kwargs = dict(num_soft_tokens=3, device="cpu", max_length=64)
+    prompting, backbone = str(_saved_prompting(tmp_path)), str(_saved_backbone(tmp_path))
+    suffix = PromptEmbedder.from_models(prompting, backbone, prompt_position="suffix", **kwargs)
+    prefix = PromptEmbedder.from_models(prompting, backbone, **kwargs)
+    assert suffix.embedding.prompt_position.value == "suffix"
+    assert suffix.fingerprint() != prefix.fingerprint()
+    assert '"prompt_position"' not in prefix.config.identity_json()  # a prefix model's identity is unchanged
+    expected = suffix.encode(TEXTS, instruction=INSTRUCTION)
+    assert not np.allclose(expected, prefix.encode(TEXTS, instruction=INSTRUCTION))
+    restored = PromptEmbedder.from_pretrained(suffix.save_pretrained(tmp_path / "saved"), device="cpu")
+    assert restored.embedding.prompt_position.value == "suffix"
+    np.testing.assert_array_equal(restored.encode(TEXTS, instruction=INSTRUCTION), expected)
+
+
 def test_a_different_embedding_llm_is_refused(tmp_path):
     model = PromptEmbedder.from_models(
         str(_saved_prompting(tmp_path)), str(_saved_backbone(tmp_path)), num_soft_tokens=3, device="cpu", max_length=64

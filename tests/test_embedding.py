@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from promptembedder.config import Pooling
+from promptembedder.config import Pooling, PromptPosition
 from promptembedder.embedding import EmbeddingLLM
 
 from tiny import tiny_embedding_model
@@ -26,6 +26,41 @@ def test_text_alone_equals_text_in_padded_batch(kind, pooling, with_prefix):
         alone = emb([SHORT], prefix=prefix)[0]
         batch = emb([LONGER[0], SHORT, *LONGER[1:]], prefix=prefix)
     torch.testing.assert_close(alone, batch[1], atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("kind", ["gemma", "llama", "bert"])
+@pytest.mark.parametrize("pooling", list(Pooling))
+def test_suffix_prompt_alone_equals_it_in_a_padded_batch(kind, pooling):
+    model, tokenizer = tiny_embedding_model(kind)
+    emb = EmbeddingLLM(model, tokenizer, pooling=pooling, prompt_position="suffix")
+    torch.manual_seed(3)
+    prompt = torch.randn(3, emb.hidden_size)
+    with torch.no_grad():
+        alone = emb([SHORT], prefix=prompt)[0]
+        batch = emb([LONGER[0], SHORT, *LONGER[1:]], prefix=prompt)
+    torch.testing.assert_close(alone, batch[1], atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("kind", ["gemma", "llama"])
+def test_suffix_prompt_is_read_after_the_text_and_pooled_over_its_positions(kind):
+    """[text tokens][K soft vectors]: mean pooling is the mean of the K states, last pooling the last one;
+    on a causal backbone a prefix prompt leaves nothing to read at the end, a suffix one decides it."""
+    model, tokenizer = tiny_embedding_model(kind)
+    emb = EmbeddingLLM(model, tokenizer, pooling="mean", prompt_position=PromptPosition.SUFFIX, normalize=False)
+    torch.manual_seed(0)
+    prompt = torch.randn(3, emb.hidden_size)
+    ids = tokenizer(SHORT)["input_ids"]
+    inputs = torch.cat([model.get_input_embeddings()(torch.tensor([ids])), prompt[None]], dim=1)
+    with torch.no_grad():
+        states = model(inputs_embeds=inputs).last_hidden_state[0]
+        torch.testing.assert_close(emb([SHORT], prefix=prompt)[0], states[-3:].mean(0), atol=1e-5, rtol=1e-5)
+        emb.pooling = Pooling.LAST
+        torch.testing.assert_close(emb([SHORT], prefix=prompt)[0], states[-1], atol=1e-5, rtol=1e-5)
+        emb.pooling = Pooling.MEAN
+        assert torch.equal(emb([SHORT])[0], EmbeddingLLM(model, tokenizer, normalize=False)([SHORT])[0])  # no prompt
+    prompt.requires_grad_(True)
+    emb([SHORT, LONGER[0]], prefix=prompt).sum().backward()
+    assert prompt.grad.abs().sum(-1).gt(0).all()  # every soft position reaches the pooled vector
 
 
 def test_padding_sides_are_the_ones_under_test():

@@ -36,6 +36,16 @@ class Pooling(str, Enum):
     """The mean over the text's tokens (a causal model's leading BOS state is text-independent: left out)."""
 
 
+class PromptPosition(str, Enum):
+    """Where the K soft vectors sit in what the Embedding LLM reads."""
+
+    PREFIX = "prefix"
+    """[BOS][soft prompt][text]; pooling reads the text's states, which on a causal backbone have seen the prompt."""
+    SUFFIX = "suffix"
+    """[BOS][text][soft prompt]; the K positions read the whole text and are what is pooled (mean: their mean,
+    last: the last of them), so on a causal backbone the prompt decides what is read out, not only how."""
+
+
 class SimilarityFunction(str, Enum):
     """How two embeddings are compared (the names sentence-transformers uses)."""
 
@@ -85,6 +95,9 @@ class PromptEmbedderConfig:
         DocumentPrompt, DocumentPrompt.PLAIN, "Whether documents get the soft prompt."
     )
     pooling: Pooling = _enum_field(Pooling, Pooling.MEAN, "How the Embedding LLM's states become one vector.")
+    prompt_position: PromptPosition = _enum_field(
+        PromptPosition, PromptPosition.PREFIX, "Where the soft prompt sits: before the text or after it."
+    )
     normalize: bool = field(default=True, metadata={"help": "L2-normalise embeddings."})
     alignment_init: AlignmentInit = _enum_field(AlignmentInit, AlignmentInit.VOCAB, "How W starts.")
     alignment_bias: bool = field(default=True, metadata={"help": "Give the alignment map a bias (affine map)."})
@@ -146,6 +159,8 @@ class PromptEmbedderConfig:
     def identity_json(self) -> str:
         """The settings that change an embedding (task names and the similarity function do not)."""
         data = {k: v for k, v in self.to_dict().items() if k not in _NOT_IDENTITY}
+        if data["prompt_position"] == PromptPosition.PREFIX.value:
+            del data["prompt_position"]  # a prefix model keeps the identity it had before the option existed
         return json.dumps(data, indent=2, sort_keys=True)
 
     def to_dict(self) -> dict[str, Any]:

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from promptembedder.config import Pooling
+from promptembedder.config import Pooling, PromptPosition
 
 # Per thread (and per asyncio task): one caller asking for raw pooled vectors never affects another's call.
 _RAW_POOLING: contextvars.ContextVar[bool] = contextvars.ContextVar("promptembedder_raw_pooling", default=False)
@@ -62,6 +62,7 @@ class EmbeddingLLM(nn.Module):
         normalize: bool = True,
         max_length: int = 512,
         name: str | None = None,
+        prompt_position: PromptPosition | str = PromptPosition.PREFIX,
     ) -> None:
         super().__init__()
         if not hasattr(model, "get_input_embeddings") or model.get_input_embeddings() is None:
@@ -69,6 +70,7 @@ class EmbeddingLLM(nn.Module):
         self.model = model.requires_grad_(False)
         self.tokenizer = tokenizer
         self.pooling = Pooling(pooling)
+        self.prompt_position = PromptPosition(prompt_position)
         self.normalize = normalize
         model_max = getattr(model.config, "max_position_embeddings", None) or max_length
         self.max_length = min(max_length, model_max)
@@ -96,6 +98,7 @@ class EmbeddingLLM(nn.Module):
             normalize=config.normalize,
             max_length=config.max_length,
             name=config.embedding_model,
+            prompt_position=config.prompt_position,
         )
 
     def train(self, mode: bool = True) -> EmbeddingLLM:
@@ -163,7 +166,10 @@ class EmbeddingLLM(nn.Module):
 
     def _layout(self, ids: list[list[int]], num_prefix: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """Padded token ids, attention mask, pooling mask and soft-prompt slots (B, width), built on the CPU and
-        moved in one transfer each. Row i reads [BOS/CLS?][K soft tokens][the rest of its tokens]."""
+        moved in one transfer each. Row i reads [BOS/CLS?][K soft tokens][the rest of its tokens], or with a
+        suffix prompt [all its tokens][K soft tokens], pooling over the K."""
+        if num_prefix and self.prompt_position is PromptPosition.SUFFIX:
+            return self._suffix_layout(ids, num_prefix)
         width = max(len(row) for row in ids) + num_prefix
         left = self.tokenizer.padding_side == "left"
         token_ids = torch.zeros((len(ids), width), dtype=torch.long)
@@ -183,6 +189,24 @@ class EmbeddingLLM(nn.Module):
             # A causal model's BOS state does not depend on the text; mean pooling leaves it out (a CLS stays).
             if head and row[0] != self.tokenizer.bos_token_id:
                 pool_mask[i, start] = 1.0
+        device = self.device
+        return token_ids.to(device), mask.to(device), pool_mask.to(device), slots.to(device)
+
+    def _suffix_layout(self, ids: list[list[int]], num_soft: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        width = max(len(row) for row in ids) + num_soft
+        left = self.tokenizer.padding_side == "left"
+        token_ids = torch.zeros((len(ids), width), dtype=torch.long)
+        mask = torch.zeros((len(ids), width), dtype=torch.long)
+        pool_mask = torch.zeros((len(ids), width), dtype=torch.float32)
+        slots = torch.zeros((len(ids), width), dtype=torch.bool)
+        for i, row in enumerate(ids):
+            n = len(row) + num_soft
+            start = width - n if left else 0
+            soft = start + len(row)
+            token_ids[i, start:soft] = torch.tensor(row, dtype=torch.long)
+            mask[i, start : start + n] = 1
+            slots[i, soft : start + n] = True
+            pool_mask[i, soft : start + n] = 1.0  # the soft positions, which alone have read the whole text
         device = self.device
         return token_ids.to(device), mask.to(device), pool_mask.to(device), slots.to(device)
 
