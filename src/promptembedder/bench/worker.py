@@ -215,6 +215,7 @@ def run_variant(spec: dict[str, Any]) -> dict[str, Any]:
     result["ru_maxrss_bytes"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     result["trainable_params"] = state.get("params")
     result["precompute_documents_s"] = trainer.precompute_s
+    result["precompute_documents_steps"] = getattr(trainer, "precompute_steps", None)
     result["loadavg_end"] = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
     timed = result["step_s"][warmup:]
     if timed:

@@ -167,6 +167,7 @@ class Trainer:
         self.history: list[dict] = []
         self.on_step = on_step
         self.precompute_s: float | None = None
+        self.precompute_steps: int | None = None  # how many steps' documents precompute_s embedded
         self.instructions: list[str] = []  # of the training data; prompt tuning learns one prompt for each
         self._stop_requested = False
 
@@ -266,6 +267,7 @@ class Trainer:
             self.doc_cache.update({k: v for (k, _), v in zip(chunk, vectors, strict=True)})
         model.train(was_training)
         self.precompute_s = time.perf_counter() - tic
+        self.precompute_steps = steps
         logger.info("precomputed %d document embeddings in %.1f s", len(todo), self.precompute_s)
 
     def _gather(self, tensor: torch.Tensor) -> torch.Tensor:
