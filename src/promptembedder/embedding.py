@@ -164,35 +164,11 @@ class EmbeddingLLM(nn.Module):
         pooled = self._pool(hidden.float(), mask, pool_mask)
         return F.normalize(pooled, dim=-1) if self.normalize and not _RAW_POOLING.get() else pooled
 
-    def _layout(self, ids: list[list[int]], num_prefix: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    def _layout(self, ids: list[list[int]], num_soft: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """Padded token ids, attention mask, pooling mask and soft-prompt slots (B, width), built on the CPU and
         moved in one transfer each. Row i reads [BOS/CLS?][K soft tokens][the rest of its tokens], or with a
         suffix prompt [all its tokens][K soft tokens], pooling over the K."""
-        if num_prefix and self.prompt_position is PromptPosition.SUFFIX:
-            return self._suffix_layout(ids, num_prefix)
-        width = max(len(row) for row in ids) + num_prefix
-        left = self.tokenizer.padding_side == "left"
-        token_ids = torch.zeros((len(ids), width), dtype=torch.long)
-        mask = torch.zeros((len(ids), width), dtype=torch.long)
-        pool_mask = torch.zeros((len(ids), width), dtype=torch.float32)
-        slots = torch.zeros((len(ids), width), dtype=torch.bool)
-        for i, row in enumerate(ids):
-            n = len(row) + num_prefix
-            start = width - n if left else 0
-            head = self._leading_special(row)
-            body = start + head + num_prefix
-            token_ids[i, start : start + head] = torch.tensor(row[:head], dtype=torch.long)
-            token_ids[i, body : start + n] = torch.tensor(row[head:], dtype=torch.long)
-            mask[i, start : start + n] = 1
-            slots[i, start + head : body] = True
-            pool_mask[i, body : start + n] = 1.0
-            # A causal model's BOS state does not depend on the text; mean pooling leaves it out (a CLS stays).
-            if head and row[0] != self.tokenizer.bos_token_id:
-                pool_mask[i, start] = 1.0
-        device = self.device
-        return token_ids.to(device), mask.to(device), pool_mask.to(device), slots.to(device)
-
-    def _suffix_layout(self, ids: list[list[int]], num_soft: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        suffix = bool(num_soft) and self.prompt_position is PromptPosition.SUFFIX
         width = max(len(row) for row in ids) + num_soft
         left = self.tokenizer.padding_side == "left"
         token_ids = torch.zeros((len(ids), width), dtype=torch.long)
@@ -202,11 +178,22 @@ class EmbeddingLLM(nn.Module):
         for i, row in enumerate(ids):
             n = len(row) + num_soft
             start = width - n if left else 0
-            soft = start + len(row)
-            token_ids[i, start:soft] = torch.tensor(row, dtype=torch.long)
             mask[i, start : start + n] = 1
-            slots[i, soft : start + n] = True
-            pool_mask[i, soft : start + n] = 1.0  # the soft positions, which alone have read the whole text
+            if suffix:  # the soft positions alone have read the whole text: they are what is pooled
+                soft = start + len(row)
+                token_ids[i, start:soft] = torch.tensor(row, dtype=torch.long)
+                slots[i, soft : start + n] = True
+                pool_mask[i, soft : start + n] = 1.0
+                continue
+            head = self._leading_special(row)
+            body = start + head + num_soft
+            token_ids[i, start : start + head] = torch.tensor(row[:head], dtype=torch.long)
+            token_ids[i, body : start + n] = torch.tensor(row[head:], dtype=torch.long)
+            slots[i, start + head : body] = True
+            pool_mask[i, body : start + n] = 1.0
+            # A causal model's BOS state does not depend on the text; mean pooling leaves it out (a CLS stays).
+            if head and row[0] != self.tokenizer.bos_token_id:
+                pool_mask[i, start] = 1.0
         device = self.device
         return token_ids.to(device), mask.to(device), pool_mask.to(device), slots.to(device)
 
