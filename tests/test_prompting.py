@@ -1,8 +1,10 @@
+import math
+
 import pytest
 import torch
 
 from promptembedder.config import Relaxation
-from promptembedder.prompting import PromptingLLM, relax, vocabulary_embeddings
+from promptembedder.prompting import PromptingLLM, prompt_statistics, relax, vocabulary_embeddings
 
 from tiny import make_tokenizer, tiny_prompting_lm
 
@@ -112,3 +114,36 @@ def test_factored_gradients_stay_on_when_the_prompting_llm_has_dropout():
     torch.testing.assert_close(soft, plain_soft)
     for name, grad in plain_grads.items():
         torch.testing.assert_close(grads[name], grad, atol=1e-5, rtol=1e-4)
+
+
+def test_entropy_is_that_of_each_steps_relaxed_distribution():
+    prompting = make(temperature=0.7)
+    _, entropy = prompting(INSTRUCTIONS[:1], return_entropy=True)
+    ids = prompting.tokenizer(INSTRUCTIONS[:1], return_tensors="pt")["input_ids"]
+    logits = prompting.model(input_ids=ids).logits[0, -1]
+    want = torch.distributions.Categorical(logits=logits / 0.7).entropy()
+    assert entropy.shape == (1, 4)
+    torch.testing.assert_close(entropy[0, 0], want, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("kv_cache,factored", [(True, False), (False, True), (True, True)])
+def test_entropy_is_the_same_on_every_generation_path(kv_cache, factored):
+    plain = make()
+    plain.train()
+    fast = make()
+    fast.load_state_dict(plain.state_dict())
+    fast.train()
+    fast.kv_cache, fast.factored_vocab_grad = kv_cache, factored
+    want, got = plain(INSTRUCTIONS, return_entropy=True)[1], fast(INSTRUCTIONS, return_entropy=True)[1]
+    torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
+    got.sum().backward()  # the entropy keeps its graph on every path: a floor on it can train the model
+    head = fast.model.get_output_embeddings().weight
+    assert head.grad is not None and head.grad.abs().sum() > 0
+
+
+def test_prompt_statistics_tell_a_collapsed_prompter_from_one_that_reads_its_instruction():
+    prompting = make()
+    same = prompt_statistics(prompting, [INSTRUCTIONS[0]] * 3)
+    different = prompt_statistics(prompting, INSTRUCTIONS)
+    assert abs(same["distinct"]) < 1e-6 and different["distinct"] > 1e-4
+    assert 0 < different["entropy_min"] <= different["entropy"] <= math.log(prompting.model.config.vocab_size)

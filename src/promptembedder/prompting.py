@@ -44,6 +44,15 @@ def relax(logits: Tensor, relaxation: Relaxation, temperature: float, training: 
     return soft
 
 
+def relaxed_entropy(logits: Tensor, temperature: float) -> Tensor:
+    """Entropy in nats of softmax(logits / tau) for each row of (B, V): how many tokens a soft vector mixes.
+
+    Near 0 the relaxation has saturated to one token: its softmax then passes almost no gradient back, so
+    the Prompting LLM stops learning and every instruction can end up with the same prompt."""
+    log_p = torch.log_softmax(logits / temperature, dim=-1)
+    return -(log_p.exp() * log_p).sum(-1)
+
+
 class _FactoredGrads:
     """Gradient factors of the Prompting LLM's weights over the K generation steps, written out once.
 
@@ -185,14 +194,18 @@ class PromptingLLM(nn.Module):
                 mask[i, width - len(row) :] = 1
         return input_ids.to(self.device), mask.to(self.device)
 
-    def forward(self, texts: list[str]) -> Tensor:
-        """Soft prompts (B, K, hidden_size) for B texts (instructions, or instruction + text)."""
+    def forward(self, texts: list[str], *, return_entropy: bool = False) -> Tensor | tuple[Tensor, Tensor]:
+        """Soft prompts (B, K, hidden_size) for B texts (instructions, or instruction + text); with
+        ``return_entropy`` also the entropy (B, K) of each step's relaxed distribution (see
+        :func:`relaxed_entropy`), with its graph, for a regulariser or a diagnosis."""
         input_ids, mask = self._left_padded(texts)
         if self._compiled_generate is not None:
             # A CUDA-graphed function reuses its output memory on the next call; a prompt kept longer (the
             # eval-time prompt cache, prompted documents and queries in one step) needs its own copy.
-            return self._compiled_generate(input_ids, mask).clone()
-        return self.generate(input_ids, mask)
+            soft, entropy = (t.clone() for t in self._compiled_generate(input_ids, mask))
+        else:
+            soft, entropy = self.generate(input_ids, mask)
+        return (soft, entropy) if return_entropy else soft
 
     def compile_generation(
         self, mode: str | None = None, backend: str = "inductor", dynamic: bool | None = None
@@ -207,8 +220,8 @@ class PromptingLLM(nn.Module):
             flag = getattr(self.model, "is_gradient_checkpointing", False)
         return self.training and torch.is_grad_enabled() and bool(flag)
 
-    def generate(self, input_ids: Tensor, mask: Tensor) -> Tensor:
-        """Soft prompts (B, K, hidden_size) from left-padded ids and their attention mask."""
+    def generate(self, input_ids: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
+        """Soft prompts (B, K, hidden_size) and their steps' entropies (B, K) from left-padded ids and mask."""
         patched: list[nn.Module] = []
         step = self._factored_step(input_ids, mask, patched) or self._step
         try:
@@ -219,14 +232,15 @@ class PromptingLLM(nn.Module):
             for module in patched:  # the graph keeps what it needs; the modules go back to normal
                 del module.forward
 
-    def _step(self, vocab: Tensor, **inputs) -> tuple[Tensor, object]:
-        """One generation step: the next soft token (B, d) and the model's cache."""
+    def _step(self, vocab: Tensor, **inputs) -> tuple[Tensor, Tensor, object]:
+        """One generation step: the next soft token (B, d), its distribution's entropy (B,), the model's cache."""
         out = self.model(logits_to_keep=1, **inputs)
         logits = out.logits[:, -1].float()
         # A head may be padded past the embedding table; those ids never were real tokens.
         logits = logits[:, : vocab.shape[0]]
         weights = relax(logits, self.relaxation, self.temperature, self.training)
-        return weights.to(vocab.dtype) @ vocab[: logits.shape[-1]], getattr(out, _CACHE_KEY, None)
+        soft = weights.to(vocab.dtype) @ vocab[: logits.shape[-1]]
+        return soft, relaxed_entropy(logits, self.temperature), getattr(out, _CACHE_KEY, None)
 
     def _head_is_plain(self, input_ids: Tensor, mask: Tensor) -> bool:
         """Whether logits are exactly hidden @ W_head^T (no bias, scaling or soft-capping), checked once."""
@@ -280,33 +294,34 @@ class PromptingLLM(nn.Module):
             module.forward = functools.partial(_factored_linear, module, anchor, store, index)
             patched.append(module)
 
-        def step(_vocab: Tensor, **inputs) -> tuple[Tensor, object]:
+        def step(_vocab: Tensor, **inputs) -> tuple[Tensor, Tensor, object]:
             out = decoder(**inputs)
             hidden = out.last_hidden_state[:, -1]
             logits = _FactoredMatmul.apply(hidden, head.weight.detach(), anchor, store, head_index, True).float()
             logits = logits[:, : vocab.shape[0]]
             p = relax(logits, self.relaxation, self.temperature, self.training).to(vocab.dtype)
             soft = _FactoredMatmul.apply(p, vocab.detach()[: logits.shape[-1]], anchor, store, 0, False)
-            return soft, getattr(out, _CACHE_KEY, None)
+            return soft, relaxed_entropy(logits, self.temperature), getattr(out, _CACHE_KEY, None)
 
         return step
 
-    def _generate_full(self, input_ids: Tensor, mask: Tensor, step) -> Tensor:
+    def _generate_full(self, input_ids: Tensor, mask: Tensor, step) -> tuple[Tensor, Tensor]:
         # Every step re-reads the whole sequence: K forward passes over L, L+1, ..., L+K-1 positions.
         vocab = vocabulary_embeddings(self.model)
         embeds = self.model.get_input_embeddings()(input_ids)
         positions = (mask.cumsum(-1) - 1).clamp(min=0)
         ones = mask.new_ones((mask.shape[0], 1))
-        soft_tokens = []
+        soft_tokens, entropies = [], []
         for _ in range(self.num_soft_tokens):
-            soft, _ = step(vocab, inputs_embeds=embeds, attention_mask=mask, position_ids=positions)
+            soft, entropy, _ = step(vocab, inputs_embeds=embeds, attention_mask=mask, position_ids=positions)
             soft_tokens.append(soft)
+            entropies.append(entropy)
             embeds = torch.cat([embeds, soft[:, None]], dim=1)
             mask = torch.cat([mask, ones], dim=1)
             positions = torch.cat([positions, positions[:, -1:] + 1], dim=1)
-        return torch.stack(soft_tokens, dim=1)
+        return torch.stack(soft_tokens, dim=1), torch.stack(entropies, dim=1)
 
-    def _generate_cached(self, input_ids: Tensor, mask: Tensor, step) -> Tensor:
+    def _generate_cached(self, input_ids: Tensor, mask: Tensor, step) -> tuple[Tensor, Tensor]:
         # The instruction is read once; each later step reads only the previous soft token against the cached
         # keys/values (L + K - 1 positions in all instead of K*L + K(K-1)/2). The cache holds graph tensors,
         # so backward reaches the instruction's states through every step.
@@ -315,12 +330,34 @@ class PromptingLLM(nn.Module):
         positions = (mask.cumsum(-1) - 1).clamp(min=0)
         ones = mask.new_ones((mask.shape[0], 1))
         past = None
-        soft_tokens = []
+        soft_tokens, entropies = [], []
         for _ in range(self.num_soft_tokens):
             inputs = dict(inputs_embeds=embeds, attention_mask=mask, position_ids=positions, use_cache=True)
-            soft, past = step(vocab, **inputs, **{_CACHE_KEY: past})
+            soft, entropy, past = step(vocab, **inputs, **{_CACHE_KEY: past})
             soft_tokens.append(soft)
+            entropies.append(entropy)
             embeds = soft[:, None]
             mask = torch.cat([mask, ones], dim=1)
             positions = positions[:, -1:] + 1
-        return torch.stack(soft_tokens, dim=1)
+        return torch.stack(soft_tokens, dim=1), torch.stack(entropies, dim=1)
+
+
+@torch.no_grad()
+def prompt_statistics(prompting: PromptingLLM, instructions: list[str]) -> dict[str, float]:
+    """How soft and how instruction-specific a Prompting LLM's prompts are, over a list of instructions.
+
+    ``entropy``: mean nats of the K relaxed distributions (0: each step is one token). ``entropy_min``: the
+    lowest of them. ``distinct``: mean over pairs of instructions of 1 - cos between their flattened prompts
+    (0: every instruction gets the same prompt, as a collapsed Prompting LLM gives).
+    """
+    was_training = prompting.training
+    prompting.eval()
+    try:
+        soft, entropy = prompting(list(instructions), return_entropy=True)
+    finally:
+        prompting.train(was_training)
+    flat = F.normalize(soft.float().flatten(1), dim=-1)
+    n = flat.shape[0]
+    cos = flat @ flat.T
+    distinct = float((1 - cos).sum() / (n * (n - 1))) if n > 1 else 0.0
+    return {"entropy": float(entropy.mean()), "entropy_min": float(entropy.min()), "distinct": distinct}

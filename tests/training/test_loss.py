@@ -1,5 +1,6 @@
 import math
 
+import pytest
 import torch
 import torch.nn.functional as F
 
@@ -43,3 +44,30 @@ def test_grad_cache_gives_the_full_batch_gradients():
     assert torch.isclose(cached, full.detach())
     for p, g in zip(encoder.parameters(), expected, strict=True):
         torch.testing.assert_close(p.grad, g, atol=1e-6, rtol=1e-5)
+
+
+def test_entropy_floor_is_zero_above_the_floor_and_lifts_a_saturated_distribution_to_it():
+    from promptembedder.prompting import relaxed_entropy
+    from promptembedder.training.loss import EntropyFloorLoss
+
+    floor = EntropyFloorLoss(floor=1.5, weight=1.0)
+    logits = torch.tensor([[8.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]], requires_grad=True)
+    assert float(relaxed_entropy(logits.detach(), 1.0)) < 0.03  # nearly one token: softmax's gradient nearly gone
+    optimizer = torch.optim.SGD([logits], lr=1.0)
+    for _ in range(300):
+        optimizer.zero_grad()
+        floor(relaxed_entropy(logits, 1.0)[:, None]).backward()
+        optimizer.step()
+    entropy = float(relaxed_entropy(logits.detach(), 1.0))
+    assert 1.5 <= entropy < 1.8  # raised past the floor by the last step, then left alone
+    above = torch.zeros(1, 8, requires_grad=True)  # uniform: log 8 = 2.08 nats, above the floor
+    penalty = floor(relaxed_entropy(above, 1.0)[:, None])
+    penalty.backward()
+    assert float(penalty.detach()) == 0.0 and float(above.grad.abs().sum()) == 0.0
+
+
+def test_entropy_floor_rejects_negative_settings():
+    from promptembedder.training.loss import EntropyFloorLoss
+
+    with pytest.raises(ValueError, match="floor and weight"):
+        EntropyFloorLoss(floor=-1.0)

@@ -297,3 +297,27 @@ def test_resume_refuses_other_instruction_wordings_with_one_message(tiny_setup, 
     (data / "instructions.json").write_text(_json.dumps({"animals": ["find the same animal", "another wording"]}))
     with pytest.raises(ConfigError, match="cannot resume from .*instruction wordings"):
         Trainer(make_config(setup, tmp_path / "run", "steps=6")).run(resume=True)
+
+
+def test_entropy_floor_trains_only_the_prompting_llm_and_needs_no_extra_generation(tiny_setup, tmp_path):
+    """A floor above any reachable entropy is active on every step. Its gradient reaches the Prompting LLM and
+    not W (which does not shape the distributions), so after one step W equals the floor-free run's. The
+    shared-prompt step and the step that regenerates the prompt per use apply the same penalty."""
+    common = ("steps=1", "checkpoint_every=100", "log_every=1")
+    floor = ("entropy_floor=1000", "entropy_weight=10")
+    plain = PromptEmbedder.from_pretrained(Trainer(make_config(tiny_setup, tmp_path / "a", *common)).run())
+    once = PromptEmbedder.from_pretrained(Trainer(make_config(tiny_setup, tmp_path / "b", *common, *floor)).run())
+    each_config = make_config(tiny_setup, tmp_path / "c", *common, *floor, "speed.prompt_once=false")
+    each = PromptEmbedder.from_pretrained(Trainer(each_config).run())
+    torch.testing.assert_close(once.alignment.linear.weight, plain.alignment.linear.weight)
+    moved = [
+        not torch.allclose(x, y)
+        for x, y in zip(once.prompting.state_dict().values(), plain.prompting.state_dict().values(), strict=True)
+    ]
+    assert any(moved)
+    for (name, x), y in zip(once.prompting.state_dict().items(), each.prompting.state_dict().values(), strict=True):
+        torch.testing.assert_close(x, y, rtol=1e-4, atol=1e-5, msg=name)
+    logged = [json.loads(line) for line in (tmp_path / "b" / "metrics.jsonl").read_text().splitlines()]
+    assert logged[0]["prompt_entropy"] > 0
+    dev = logged[-1]
+    assert {"dev/prompt_entropy", "dev/prompt_entropy_min", "dev/prompt_distinct"} <= set(dev)

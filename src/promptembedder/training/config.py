@@ -210,6 +210,14 @@ class TrainConfig:
     transfer: TransferConfig = field(default_factory=TransferConfig)
     batch_size: int = field(default=16, metadata={"help": "Global batch (queries per step, all processes)."})
     loss_temperature: float = field(default=0.02, metadata={"help": "InfoNCE temperature."})
+    entropy_floor: float = field(
+        default=0.0,
+        metadata={
+            "help": "Nats of entropy each soft token's relaxed distribution must keep (hinge penalty; 0: off). "
+            "A saturated softmax passes no gradient to the Prompting LLM and gives every instruction one prompt."
+        },
+    )
+    entropy_weight: float = field(default=1.0, metadata={"help": "Weight of the entropy-floor penalty."})
     grad_cache_chunk: int = field(
         default=0, metadata={"help": "Queries per chunk for the cached-gradient loss (0: whole batch at once)."}
     )
@@ -238,6 +246,13 @@ class TrainConfig:
             raise ConfigError("data.hard_negatives and data.dev_per_task must be >= 0")
         if self.optim.lr <= 0 or self.optim.alignment_lr < 0 or self.optim.warmup_steps < 0:
             raise ConfigError("optim.lr must be > 0, optim.alignment_lr and optim.warmup_steps >= 0")
+        if self.entropy_floor < 0 or self.entropy_weight < 0:
+            raise ConfigError("entropy_floor and entropy_weight must be >= 0")
+        if self.entropy_floor and (self.method is not Method.PROMPTEMBEDDER or self.transfer.source):
+            raise ConfigError(
+                "entropy_floor acts on a Prompting LLM that trains: use it with method 'promptembedder' and no "
+                "transfer.source (a transfer freezes the Prompting LLM), or set entropy_floor=0"
+            )
         if self.speed.pad_instructions_to < 0:
             raise ConfigError(f"speed.pad_instructions_to must be >= 0, got {self.speed.pad_instructions_to}")
         if self.transfer.source and self.method is not Method.PROMPTEMBEDDER:

@@ -1,4 +1,5 @@
-"""InfoNCE with in-batch and hard negatives, and its cached-gradient (GradCache) form."""
+"""InfoNCE with in-batch and hard negatives, its cached-gradient (GradCache) form, and the entropy floor that
+keeps the Prompting LLM's relaxation soft."""
 
 from __future__ import annotations
 
@@ -48,6 +49,38 @@ class InfoNCELoss(nn.Module):
             keep_positive = F.one_hot(positives, documents.shape[0]).bool()
             logits = logits.masked_fill(false_negatives & ~keep_positive, float("-inf"))
         return F.cross_entropy(logits, positives)
+
+
+class EntropyFloorLoss(nn.Module):
+    r"""Hinge penalty on soft tokens whose relaxed distribution has saturated onto a few tokens.
+
+    For the entropies H_{b,k} (nats) of the K relaxed distributions p_k = softmax(logits_k / tau) of B
+    prompts,
+
+        loss = weight * 1/(B K) * sum_{b,k} max(0, floor - H_{b,k})
+
+    Why: softmax's Jacobian diag(p) - p p^T vanishes as p becomes one-hot, and the contrastive loss pulls each
+    p toward a vertex of the simplex (a linear function of p @ E is best at a single token). Unchecked, the
+    Prompting LLM's logits grow until every step is one token, its gradient stops, and every instruction gets
+    the same prompt. Above the floor the penalty is 0 and changes nothing.
+
+    Example::
+
+        >>> import torch
+        >>> floor = EntropyFloorLoss(floor=2.0, weight=1.0)
+        >>> float(floor(torch.tensor([[0.5, 3.0]])))        # (2.0 - 0.5 + 0) / 2
+        0.75
+    """
+
+    def __init__(self, floor: float, weight: float = 1.0) -> None:
+        super().__init__()
+        if floor < 0 or weight < 0:
+            raise ValueError(f"floor and weight must be >= 0, got floor={floor}, weight={weight}")
+        self.floor, self.weight = floor, weight
+
+    def forward(self, entropy: Tensor) -> Tensor:
+        """entropy (B, K) from ``PromptingLLM(texts, return_entropy=True)``; a scalar."""
+        return self.weight * (self.floor - entropy.float()).clamp(min=0).mean()
 
 
 def grad_cache_backward(

@@ -31,6 +31,7 @@ from promptembedder.data import default_data_dir, sample_dir
 from promptembedder.data.format import TrainExample, list_train_files, load_train_file
 from promptembedder.data.text import normalise
 from promptembedder.embedder import PromptEmbedder
+from promptembedder.prompting import prompt_statistics
 from promptembedder.training.checkpoint import (
     list_checkpoints,
     load_checkpoint,
@@ -51,7 +52,7 @@ from promptembedder.training.config import (
     config_differences,
     config_from_dict,
 )
-from promptembedder.training.loss import InfoNCELoss, grad_cache_backward
+from promptembedder.training.loss import EntropyFloorLoss, InfoNCELoss, grad_cache_backward
 from promptembedder.training.sampler import TaskBatch, TaskBatchSampler
 from promptembedder.training.speed import apply_speed_options
 
@@ -163,6 +164,8 @@ class Trainer:
         self.accelerator = accelerator or Accelerator(mixed_precision=mixed, cpu=not torch.cuda.is_available())
         self.output = Path(config.output_dir)
         self.loss_fn = InfoNCELoss(config.loss_temperature)
+        self.entropy_floor = EntropyFloorLoss(config.entropy_floor, config.entropy_weight)
+        self.step_stats: dict[str, float] = {}  # what the last step measured besides its loss (logged with it)
         self.doc_cache: dict[str, torch.Tensor] = {}
         self.history: list[dict] = []
         self.on_step = on_step
@@ -315,7 +318,7 @@ class Trainer:
         with acc.autocast():
             # One soft prompt for the whole step: its uses see a leaf, whose summed gradient goes back through the
             # Prompting LLM once at the end (the same gradients as regenerating it for each use, at one cost).
-            made = self._step_prompt(model, batch.instruction)
+            made, entropy = self._step_prompt(model, batch.instruction)
             leaf = None if made is None else made.detach().requires_grad_(True)
 
             def pool(instruction: str) -> torch.Tensor:
@@ -341,21 +344,53 @@ class Trainer:
             else:
                 loss = loss_fn(encode_queries(slice(None)), docs)
                 acc.backward(loss)
+            outputs, grads = [], []
             if made is not None and made.requires_grad and leaf.grad is not None:
-                torch.autograd.backward(made, leaf.grad.to(made.dtype))
+                outputs.append(made)
+                grads.append(leaf.grad.to(made.dtype))
+            penalty = self._entropy_penalty(model, batch, entropy)
+            if penalty is not None:
+                outputs.append(penalty)
+                grads.append(torch.ones_like(penalty))
+            if outputs:
+                torch.autograd.backward(outputs, grads)
         return float(acc.reduce(loss.detach(), "mean"))
 
-    def _step_prompt(self, model: PromptEmbedder, instruction: str) -> torch.Tensor | None:
-        """The step's aligned soft prompt, with its graph, when it can be made once and shared (else None).
+    def _entropy_penalty(self, model, batch: TaskBatch, entropy: torch.Tensor | None) -> torch.Tensor | None:
+        """The entropy floor's penalty on this step's relaxed distributions, and their mean entropy logged.
+
+        ``entropy`` comes with the step's shared prompt; without one (DDP, instruction+text conditioning) the
+        Prompting LLM reads the step's inputs once more for it. Those are the global batch's, the same on every
+        process, so the penalty's gradient, which no process syncs, is the same everywhere too.
+        """
+        self.step_stats = {}
+        if not isinstance(model, PromptEmbedder):
+            return None
+        if entropy is None:
+            if not self.config.entropy_floor:
+                return None
+            texts = model._prompting_inputs([ex.query for ex in batch.examples], batch.instruction)
+            _, entropy = model.prompting(texts, return_entropy=True)
+        self.step_stats["prompt_entropy"] = float(entropy.detach().mean())
+        if not (self.config.entropy_floor and entropy.requires_grad):
+            return None
+        return self.entropy_floor(entropy)
+
+    def _step_prompt(
+        self, model: PromptEmbedder, instruction: str
+    ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """The step's aligned soft prompt (K, d_e) and its steps' entropies (1, K), with their graphs, when it can
+        be made once and shared (else None, None).
 
         Under DDP each use goes through the wrapper's forward, which is what its gradient sync hooks into;
         per-text prompts (instruction+text conditioning) differ for every text; baselines make none.
         """
         if not self.config.speed.prompt_once or self.accelerator.num_processes > 1:
-            return None
+            return None, None
         if not isinstance(model, PromptEmbedder) or model.config.conditioning is not Conditioning.INSTRUCTION:
-            return None
-        return model.prompt_for([], instruction, use_cache=False)
+            return None, None
+        soft, entropy = model.prompting([instruction], return_entropy=True)
+        return model.alignment(soft[0]), entropy
 
     # ---------------------------------------------------------------- evaluation on the dev slice
     @torch.no_grad()
@@ -379,6 +414,10 @@ class Trainer:
         mrrs = [v for k, v in scores.items() if k.endswith("mrr@10")]
         if mrrs:
             scores["dev/mean_mrr@10"] = float(np.mean(mrrs))
+        if isinstance(model, PromptEmbedder):  # is the relaxation still soft, and do instructions still differ?
+            instructions = [examples[0].instruction for examples in dev.values() if examples]
+            stats = prompt_statistics(model.prompting, instructions)
+            scores.update({f"dev/prompt_{k}": v for k, v in stats.items()})
         model.train(was_training)
         return scores
 
@@ -436,6 +475,7 @@ class Trainer:
                 completed, done_since = step, done_since + 1
                 snapshot = {"sampler": sampler.state_dict(), "rng": rng_state()}
                 record = {"step": step, "loss": loss, "lr": scheduler.get_last_lr()[0], "task": batch.task}
+                record.update(self.step_stats)
                 record["step_s"] = time.perf_counter() - step_tic
                 self.history.append(record)
                 if self.on_step is not None:
