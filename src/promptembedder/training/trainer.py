@@ -376,9 +376,7 @@ class Trainer:
             return None
         return self.entropy_floor(entropy)
 
-    def _step_prompt(
-        self, model: PromptEmbedder, instruction: str
-    ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    def _step_prompt(self, model: PromptEmbedder, instruction: str) -> tuple[torch.Tensor | None, torch.Tensor | None]:
         """The step's aligned soft prompt (K, d_e) and its steps' entropies (1, K), with their graphs, when it can
         be made once and shared (else None, None).
 
