@@ -399,3 +399,22 @@ def test_the_weights_state_is_checked_once_per_encode_call_not_once_per_batch():
     assert len(calls) == 1  # four batches, one check (about 7 ms for a 135M Prompting LLM on a CPU)
     model.encode(TEXTS, instruction=INSTRUCTION, batch_size=1)
     assert len(calls) == 2  # the next call checks again: weights may have changed in between
+
+
+def test_weight_statistics_of_the_fingerprint_do_not_depend_on_the_thread_count():
+    """A whole-tensor reduction splits by thread count and its last bits move with it; two processes with
+    different OMP_NUM_THREADS must still agree on a model's fingerprint (the eval cache is keyed by it)."""
+    from promptembedder.embedder import _exact_stats
+
+    weights = torch.randn(2_000_003, generator=torch.Generator().manual_seed(0))
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = _exact_stats(weights)
+        torch.set_num_threads(2)
+        two = _exact_stats(weights)
+    finally:
+        torch.set_num_threads(threads)
+    assert one == two
+    assert float(one[0]) == pytest.approx(float(weights.double().sum()), rel=1e-9, abs=1e-6)
+    assert float(one[1]) == pytest.approx(float(weights.double().square().sum()), rel=1e-9)

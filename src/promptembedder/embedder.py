@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextvars
 import hashlib
 import json
+import math
 import os
 import shutil
 import tempfile
@@ -90,8 +91,11 @@ def _trainable_digest(module: nn.Module, digest, sample: int) -> None:
     """Feed ``digest`` each tensor's name, shape, dtype, ~``sample`` strided values and its sum and norm.
 
     Nothing the size of the model is copied: the strided values are a few thousand per tensor and the sum and
-    norm are reduced on the tensor's own device, so any ordinary update of a tensor
-    changes them. Cost grows with the reads, not with a host copy and a full hash (slow at 1B and up).
+    norm are reduced on the tensor's own device, so any ordinary update of a tensor changes them. The same
+    weights must hash alike in every process: a reduction of a whole tensor splits its work by thread count,
+    so its last bits differ between a 1-thread and a 2-thread process (two evals then missed each other's
+    cache). So the sum and norm are taken over fixed-size rows, one row per output (reduced alone, in a fixed
+    order), the rows' results added exactly on the host, and rounded to 12 significant digits.
     """
     for name, tensor in sorted(module.state_dict().items()):
         flat = tensor.detach().reshape(-1)
@@ -99,11 +103,24 @@ def _trainable_digest(module: nn.Module, digest, sample: int) -> None:
         if flat.numel() == 0:
             continue
         picked = flat[:: max(1, flat.numel() // sample)][:sample]
-        # fp32 accumulation (pairwise on CPU, tree on GPU): a float64 pass costs more than hashing everything did.
-        acc = torch.promote_types(flat.dtype, torch.float32)  # never narrowing (a float64 model stays float64)
-        stats = torch.stack([flat.sum(dtype=acc), torch.linalg.vector_norm(flat, dtype=acc)]).double()
         digest.update(picked.float().cpu().numpy().tobytes())
-        digest.update(stats.cpu().numpy().tobytes())
+        digest.update(repr(_exact_stats(flat)).encode())
+
+
+_STAT_ROW = 1024
+
+
+def _exact_stats(flat: Tensor) -> tuple[str, str]:
+    """The sum and the squared norm of a 1-D tensor, the same whatever the thread count (see above)."""
+    rows = flat.numel() // _STAT_ROW
+    parts = [flat[: rows * _STAT_ROW].view(rows, _STAT_ROW), flat[rows * _STAT_ROW :].view(1, -1)]
+    sums, squares = [], []
+    for part in parts:
+        if part.numel():
+            # fp64 accumulation within a row of 1,024 values: cheap, and exact enough to round afterwards.
+            sums += part.sum(dim=1, dtype=torch.float64).tolist()
+            squares += torch.linalg.vector_norm(part, dim=1, dtype=torch.float64).square().tolist()
+    return f"{math.fsum(sums):.12g}", f"{math.fsum(squares):.12g}"
 
 
 def _weights_state(params: list[Tensor], settings: tuple) -> tuple[tuple, list[Tensor]]:
