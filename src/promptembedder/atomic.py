@@ -1,4 +1,4 @@
-"""Folders that appear whole: a model or bundle is written aside, then swapped in with one rename."""
+"""Files and folders that appear whole: written aside, then swapped in with one rename."""
 
 from __future__ import annotations
 
@@ -23,3 +23,12 @@ def replace_folder(staging: Path, target: Path) -> None:
         raise
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
+
+
+def write_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` whole or not at all: into a temporary file beside it, then one rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)

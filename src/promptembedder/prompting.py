@@ -361,3 +361,16 @@ def prompt_statistics(prompting: PromptingLLM, instructions: list[str]) -> dict[
     cos = flat @ flat.T
     distinct = float((1 - cos).sum() / (n * (n - 1))) if n > 1 else 0.0
     return {"entropy": float(entropy.mean()), "entropy_min": float(entropy.min()), "distinct": distinct}
+
+
+@torch.no_grad()
+def nearest_tokens(soft: Tensor, vocab: Tensor, k: int = 3) -> tuple[Tensor, Tensor]:
+    """Cosine similarity (..., k) of each soft vector (..., d) with its k nearest vocabulary rows, and their ids.
+
+    A soft vector is a mixture p @ E; when its nearest row has cosine near 1 the mixture is (nearly) one token.
+    """
+    flat = F.normalize(soft.float().reshape(-1, soft.shape[-1]), dim=-1)
+    cos = flat @ F.normalize(vocab.float(), dim=-1).T
+    top = cos.topk(min(k, cos.shape[-1]), dim=-1)
+    shape = (*soft.shape[:-1], top.values.shape[-1])
+    return top.values.reshape(shape), top.indices.reshape(shape)

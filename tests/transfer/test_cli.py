@@ -49,3 +49,28 @@ def test_prompts_export_command(setup, tmp_path):
     assert SoftPrompts.load(tmp_path / "p").instructions == [instruction, TINY_TASKS["music"][0]]
     result = CliRunner().invoke(app, ["prompts", "export", "--model", str(tmp_path), "--out", str(tmp_path / "q")])
     assert result.exit_code == 2 and "holds no trained PromptEmbedder" in result.output
+
+
+def test_prompts_inspect_reports_entropy_nearest_tokens_and_spread(setup, tmp_path):
+    instructions = ["retrieve the definition of the word", "classify the topic of the news"]
+    args = ["prompts", "inspect", "--model", str(setup["run"]), "--top", "2", "--json", str(tmp_path / "p.json")]
+    result = CliRunner().invoke(app, args + [a for i in instructions for a in ("-i", i)])
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "p.json").read_text())
+    k = len(report["steps"]) // 2
+    assert [row["instruction"] for row in report["steps"]] == [instructions[0]] * k + [instructions[1]] * k
+    assert all(len(row["nearest"]) == 2 and row["entropy"] > 0 for row in report["steps"])
+    assert report["summary"]["distinct"] > 0 and "distinct" in result.output
+    result = CliRunner().invoke(app, ["prompts", "inspect", "--model", str(tmp_path)])
+    assert result.exit_code == 2 and "holds no trained PromptEmbedder" in result.output
+
+
+def test_nearest_tokens_finds_a_vocabulary_row_itself():
+    import torch
+
+    from promptembedder.prompting import nearest_tokens
+
+    vocab = torch.randn(50, 8, generator=torch.Generator().manual_seed(0))
+    cos, ids = nearest_tokens(vocab[[3, 7]][None], vocab, k=2)
+    assert ids.shape == (1, 2, 2) and ids[0, :, 0].tolist() == [3, 7]
+    torch.testing.assert_close(cos[0, :, 0], torch.ones(2))

@@ -6,6 +6,7 @@ import json
 import logging
 from pathlib import Path
 
+import torch
 import typer
 
 from promptembedder.training.config import TransferInit
@@ -106,3 +107,74 @@ def export_command(
         raise typer.Exit(2) from None
     prompts.save(out)
     typer.echo(f"wrote {len(prompts)} soft prompts {tuple(prompts.prompts.shape[1:])} to {out}")
+
+
+@prompts_app.command("inspect")
+def inspect_command(
+    model: Path = typer.Option(..., "--model", "-m", help="A saved PromptEmbedder (or a run folder)."),
+    instruction: list[str] = typer.Option([], "--instruction", "-i", help="An instruction (repeatable)."),
+    data: list[Path] = typer.Option(
+        [], "--data", help="JSONL files or data folders whose instructions to read (default: the data sample)."
+    ),
+    top: int = typer.Option(3, "--top", min=1, help="Nearest vocabulary tokens shown per soft vector."),
+    json_out: Path = typer.Option(None, "--json", help="Also write the figures as JSON here."),
+    device: str = typer.Option(None, "--device", help="torch device (default: cpu, or cuda when present)."),
+) -> None:
+    """How soft and how instruction-specific the soft prompts are: each step's entropy and nearest tokens.
+
+    A Prompting LLM whose every step is one token (entropy near 0, cosine 1.00) passes no gradient and gives
+    every instruction the same prompt; the summary says so and how to train against it.
+    """
+    from rich.console import Console
+    from rich.table import Table
+
+    from promptembedder.atomic import write_text
+    from promptembedder.data import sample_dir
+    from promptembedder.embedder import PromptEmbedder
+    from promptembedder.prompting import nearest_tokens, prompt_statistics, vocabulary_embeddings
+    from promptembedder.transfer.build import TransferError, resolve_source
+
+    try:
+        folder = resolve_source(model)
+        instructions = list(dict.fromkeys(instruction))
+        if data or not instructions:
+            instructions += [i for i in _instructions_in(list(data) or [sample_dir()]) if i not in instructions]
+        loaded = PromptEmbedder.from_pretrained(folder, device=device)
+    except (TransferError, FileNotFoundError) as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(2) from None
+    prompting = loaded.prompting.eval()
+    with torch.no_grad():
+        soft, entropy = prompting(instructions, return_entropy=True)
+    cos, ids = nearest_tokens(soft, vocabulary_embeddings(prompting.model), top)
+    stats = prompt_statistics(prompting, instructions)
+    table = Table(title=f"soft prompts of {folder}", show_lines=False)
+    for column in ("instruction", "step", "entropy (nats)", f"nearest {top} tokens (cosine)"):
+        table.add_column(column)
+    rows = []
+    for i, text in enumerate(instructions):
+        for k in range(soft.shape[1]):
+            tokens = [prompting.tokenizer.decode([int(t)]) for t in ids[i, k]]
+            pairs = ", ".join(f"{t!r} {float(c):.2f}" for t, c in zip(tokens, cos[i, k], strict=True))
+            table.add_row(text[:48] if k == 0 else "", str(k + 1), f"{float(entropy[i, k]):.2f}", pairs)
+            rows.append(
+                {
+                    "instruction": text,
+                    "step": k + 1,
+                    "entropy": float(entropy[i, k]),
+                    "nearest": [[t, float(c)] for t, c in zip(tokens, cos[i, k], strict=True)],
+                }
+            )
+    console = Console()
+    console.print(table)
+    console.print(
+        f"{len(instructions)} instructions: entropy {stats['entropy']:.2f} nats on average (lowest "
+        f"{stats['entropy_min']:.2f}); distinct {stats['distinct']:.2e} (mean 1 - cos between instructions' prompts)"
+    )
+    if len(instructions) > 1 and stats["distinct"] < 1e-3:
+        console.print(
+            "[bold]The prompts hardly differ between instructions: this Prompting LLM ignores its instruction. "
+            "Retrain with --set entropy_floor=2 to keep its relaxation soft.[/bold]"
+        )
+    if json_out is not None:
+        write_text(json_out, json.dumps({"summary": stats, "steps": rows}, indent=2) + "\n")
