@@ -20,6 +20,7 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
+from promptembedder.atomic import write_text
 from promptembedder.data import EvalTask, list_eval_tasks, load_eval_task
 from promptembedder.evaluation.cache import EmbeddingCache
 from promptembedder.evaluation.encoder import Encoder
@@ -78,10 +79,7 @@ def load_tasks(data_dir: str | os.PathLike[str], names: Sequence[str] | None = N
 
 
 def _atomic_json(path: Path, obj: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(obj, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    write_text(path, json.dumps(obj, indent=2, ensure_ascii=False) + "\n")
 
 
 def _labels(specs: Sequence[str]) -> list[str]:

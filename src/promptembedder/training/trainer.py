@@ -26,6 +26,7 @@ from accelerate.utils import set_seed
 from tqdm.auto import tqdm
 from transformers import get_scheduler
 
+from promptembedder.atomic import write_text
 from promptembedder.config import Conditioning
 from promptembedder.data import default_data_dir, sample_dir
 from promptembedder.data.format import TrainExample, list_train_files, load_train_file
@@ -587,9 +588,7 @@ class Trainer:
         kept = []
         if path.is_file():  # a resumed run rewrites what came after its checkpoint
             kept = [line for line in path.read_text().splitlines() if line and json.loads(line)["step"] <= start]
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text("".join(line + "\n" for line in kept))
-        os.replace(tmp, path)
+        write_text(path, "".join(line + "\n" for line in kept))
         return path.open("a")
 
     def _tensorboard(self):
