@@ -321,3 +321,26 @@ def test_entropy_floor_trains_only_the_prompting_llm_and_needs_no_extra_generati
     assert logged[0]["prompt_entropy"] > 0
     dev = logged[-1]
     assert {"dev/prompt_entropy", "dev/prompt_entropy_min", "dev/prompt_distinct"} <= set(dev)
+
+
+def test_patience_stops_at_a_plateau_and_says_so(tiny_setup, tmp_path):
+    """With W frozen and a Prompting LLM too slow to move, the dev score is flat: patience 2 stops the run at
+    the third evaluation, saves the model and a checkpoint there, and the summary says why."""
+    still = ("optim.lr=1e-12", "optim.alignment_lr=0", "eval_every=1", "steps=20", "patience=2", "checkpoint_every=50")
+    trainer = Trainer(make_config(tiny_setup, tmp_path / "run", *still))
+    model = trainer.run()
+    assert PromptEmbedder.from_pretrained(model, device="cpu").config.num_soft_tokens > 0
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["steps"] == 3 and summary["max_steps"] == 20 and summary["stopped"] == "plateau"
+    assert [s for s, _ in trainer.dev_scores] == [1, 2, 3]
+    assert [c.name for c in list_checkpoints(tmp_path / "run" / "checkpoints")][-1].endswith("3")
+    assert "3 of 20 steps" in trainer.describe() and "plateau" in trainer.describe()
+
+
+def test_plateau_rule():
+    from promptembedder.training.trainer import plateaued
+
+    assert not plateaued([0.4, 0.5], patience=2)  # too few evaluations to tell
+    assert plateaued([0.4, 0.5, 0.5, 0.49], patience=2)
+    assert not plateaued([0.4, 0.5, 0.5, 0.52], patience=2)
+    assert plateaued([0.4, 0.5, 0.505, 0.509], patience=2, min_delta=0.01)

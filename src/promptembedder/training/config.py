@@ -231,6 +231,14 @@ class TrainConfig:
     output_dir: str = field(default="runs/promptembedder", metadata={"help": "Run folder."})
     log_every: int = field(default=10, metadata={"help": "Steps between metric lines."})
     eval_every: int = field(default=100, metadata={"help": "Steps between dev evaluations (0: only at the end)."})
+    patience: int = field(
+        default=0,
+        metadata={
+            "help": "Stop once the dev mean MRR@10 has not beaten its best by more than min_delta for this many "
+            "dev evaluations in a row (every eval_every steps); 0: run all steps."
+        },
+    )
+    min_delta: float = field(default=0.0, metadata={"help": "Smallest dev gain that counts as an improvement."})
     checkpoint_every: int = field(default=100, metadata={"help": "Steps between checkpoints."})
     keep_checkpoints: int = field(default=2, metadata={"help": "Checkpoints kept on disk."})
 
@@ -246,6 +254,10 @@ class TrainConfig:
             raise ConfigError("data.hard_negatives and data.dev_per_task must be >= 0")
         if self.optim.lr <= 0 or self.optim.alignment_lr < 0 or self.optim.warmup_steps < 0:
             raise ConfigError("optim.lr must be > 0, optim.alignment_lr and optim.warmup_steps >= 0")
+        if self.patience < 0 or self.min_delta < 0:
+            raise ConfigError("patience and min_delta must be >= 0")
+        if self.patience and not self.eval_every:
+            raise ConfigError("patience counts dev evaluations: set eval_every > 0 (say steps/20), or patience=0")
         if self.entropy_floor < 0 or self.entropy_weight < 0:
             raise ConfigError("entropy_floor and entropy_weight must be >= 0")
         if self.entropy_floor and (self.method is not Method.PROMPTEMBEDDER or self.transfer.source):

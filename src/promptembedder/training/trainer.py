@@ -173,6 +173,8 @@ class Trainer:
         self.precompute_s: float | None = None
         self.precompute_steps: int | None = None  # how many steps' documents precompute_s embedded
         self.instructions: list[str] = []  # of the training data; prompt tuning learns one prompt for each
+        self.dev_scores: list[tuple[int, float]] = []  # (step, dev mean MRR@10) of each evaluation during the run
+        self.summary: dict = {}  # steps run, minutes, why it stopped; written to summary.json
         self._stop_requested = False
 
     # ---------------------------------------------------------------- set-up
@@ -457,7 +459,7 @@ class Trainer:
             self.precompute_documents(model, sampler, c.steps - start)
         bar = tqdm(total=c.steps, initial=start, desc="training", unit="step", disable=not acc.is_local_main_process)
         tic, done_since = time.perf_counter(), 0
-        completed = start
+        completed, final = start, {}
         # What a checkpoint of the last completed step must hold, whenever an interrupt lands.
         snapshot = {"sampler": sampler.state_dict(), "rng": rng_state()}
         previous_handler = self._catch_ctrl_c()
@@ -486,7 +488,13 @@ class Trainer:
                     record["steps_per_s"] = done_since / elapsed
                     self._log(metrics, writer, record)
                 if c.eval_every and step % c.eval_every == 0 and step != c.steps:
-                    self._log(metrics, writer, {"step": step, **self.evaluate_dev(model, dev)})
+                    scores = self.evaluate_dev(model, dev)
+                    self._log(metrics, writer, {"step": step, **scores})
+                    if "dev/mean_mrr@10" in scores:
+                        self.dev_scores.append((step, scores["dev/mean_mrr@10"]))
+                    if c.patience and plateaued([v for _, v in self.dev_scores], c.patience, c.min_delta):
+                        final = scores
+                        break
                 if step % c.checkpoint_every == 0 and step != c.steps:
                     self._save(step, model, params, optimizer, scheduler, snapshot)
                 if self._stop_requested:
@@ -501,14 +509,43 @@ class Trainer:
             if previous_handler is not None:
                 signal.signal(signal.SIGINT, previous_handler)
         bar.close()
-        self._save(c.steps, model, params, optimizer, scheduler, snapshot)
-        final = self.evaluate_dev(model, dev)
-        self._log(metrics, writer, {"step": c.steps, **final})
+        self._save(completed, model, params, optimizer, scheduler, snapshot)
+        if completed == c.steps:
+            final = self.evaluate_dev(model, dev)
+            self._log(metrics, writer, {"step": c.steps, **final})
+        self._summarise(completed, time.perf_counter() - tic + self._earlier_seconds(start), final)
         if metrics is not None:
             metrics.close()
         if writer is not None:
             writer.close()
         return self._finish(model)
+
+    def _earlier_seconds(self, start: int) -> float:
+        """Training time a resumed run spent before its checkpoint (from the steps' own timings)."""
+        return sum(h.get("step_s", 0.0) for h in self.history if h["step"] <= start)
+
+    def _summarise(self, completed: int, seconds: float, final: dict[str, float]) -> None:
+        c = self.config
+        best = max(self.dev_scores, key=lambda s: s[1]) if self.dev_scores else None
+        self.summary = {
+            "steps": completed,
+            "max_steps": c.steps,
+            "minutes": round(seconds / 60, 2),
+            "stopped": "plateau" if completed < c.steps else "steps",
+            "dev_mean_mrr@10": final.get("dev/mean_mrr@10"),
+            "best_dev": None if best is None else {"step": best[0], "mean_mrr@10": best[1]},
+        }
+        if self.accelerator.is_main_process:
+            write_text(self.output / "summary.json", json.dumps(self.summary, indent=2) + "\n")
+
+    def describe(self) -> str:
+        """One line on how the run ended, for the command line."""
+        s = self.summary
+        if not s:
+            return ""
+        why = f"stopped at a plateau (patience {self.config.patience})" if s["stopped"] == "plateau" else "all steps"
+        dev = "" if s["dev_mean_mrr@10"] is None else f", dev mean MRR@10 {s['dev_mean_mrr@10']:.3f}"
+        return f"{s['steps']} of {s['max_steps']} steps in {s['minutes']:.1f} min ({why}){dev}"
 
     # ---------------------------------------------------------------- persistence
     def _find_checkpoint(self, resume: bool | str) -> Path | None:
@@ -546,6 +583,7 @@ class Trainer:
         set_rng_state(saved["rng"])
         self.doc_cache = dict(saved["doc_cache"])
         self.history = list(saved["state"].get("history", []))
+        self.dev_scores = [(int(a), float(b)) for a, b in saved["state"].get("dev_scores", [])]
         logger.info("resumed from %s at step %d", path, saved["state"]["step"])
         return int(saved["state"]["step"])
 
@@ -568,7 +606,9 @@ class Trainer:
         if not self.accelerator.is_main_process:
             return None
         history = [h for h in self.history if h["step"] <= step]
+        dev_scores = [list(s) for s in self.dev_scores if s[0] <= step]
         state = {"config": self.config.to_dict(), "sampler": snapshot["sampler"], "history": history}
+        state["dev_scores"] = dev_scores
         return save_checkpoint(
             self.output / "checkpoints",
             step,
@@ -622,6 +662,20 @@ class Trainer:
             plot_losses(self.history, self.output / "loss.png")
         acc.wait_for_everyone()
         return final
+
+
+def plateaued(scores: list[float], patience: int, min_delta: float = 0.0) -> bool:
+    """Whether the last ``patience`` scores all failed to beat the best before them by more than ``min_delta``.
+
+    >>> plateaued([0.40, 0.45, 0.44, 0.45], patience=2)
+    True
+    >>> plateaued([0.40, 0.45, 0.44, 0.46], patience=2)
+    False
+    """
+    if patience < 1 or len(scores) <= patience:
+        return False
+    best_before = max(scores[:-patience])
+    return all(score <= best_before + min_delta for score in scores[-patience:])
 
 
 def _mark_updated(optimizer: torch.optim.Optimizer, args, kwargs) -> None:

@@ -49,6 +49,7 @@ def transfer_command(
     except KeyboardInterrupt:
         raise typer.Exit(130) from None
     if trainer.accelerator.is_main_process:
+        typer.echo(f"trained {trainer.describe()}")
         typer.echo(f"model saved to {out}")
 
 
