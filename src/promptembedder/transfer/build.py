@@ -151,7 +151,7 @@ class FrozenPromptingLLM(PromptingLLM):
 
     def _freeze(self) -> None:
         self.model.requires_grad_(False)
-        self._remembered: dict[tuple[str, ...], Tensor] = {}
+        self._remembered: dict[tuple[str, ...], tuple[Tensor, Tensor]] = {}
         super().train(False)
 
     @classmethod
@@ -164,18 +164,19 @@ class FrozenPromptingLLM(PromptingLLM):
     def train(self, mode: bool = True) -> FrozenPromptingLLM:
         return super().train(False)
 
-    def forward(self, texts: list[str]) -> Tensor:
+    def forward(self, texts: list[str], *, return_entropy: bool = False) -> Tensor | tuple[Tensor, Tensor]:
         key = tuple(texts)
-        soft = self._remembered.get(key)  # one lookup: another thread may clear the dict at any moment
-        if soft is None:
-            # A normal tensor even when called under inference_mode (encode): a remembered prompt is fed to
+        made = self._remembered.get(key)  # one lookup: another thread may clear the dict at any moment
+        if made is None:
+            # Normal tensors even when called under inference_mode (encode): a remembered prompt is fed to
             # the trainable W later, and autograd cannot save an inference tensor for backward.
             with torch.inference_mode(False), torch.no_grad():
-                soft = super().forward(texts).detach()
+                soft, entropy = super().forward(texts, return_entropy=True)
+            made = (soft.detach(), entropy.detach())
             if len(self._remembered) >= self.max_remembered:
                 self._remembered.clear()
-            self._remembered[key] = soft
-        return soft
+            self._remembered[key] = made
+        return made if return_entropy else made[0]
 
 
 # --------------------------------------------------------------------------- initialising the new W
