@@ -36,6 +36,7 @@ MISSING_FILE = {
     "eval data": ["eval", "-m", "minilm", "--data", NO_FILE],
     "transfer source": ["transfer", "--from", NO_FILE, "--embedding-model", "minilm-l6"],
     "prompts export": ["prompts", "export", "--model", NO_FILE, "--out", "OUT"],
+    "prompts inspect": ["prompts", "inspect", "--model", NO_FILE],
     "bench eval data": ["bench", "--eval-data", NO_FILE],
     "data info": ["data", "info", NO_FILE],
     "data sample": ["data", "sample", "--from", NO_FILE, "--out", "OUT"],
