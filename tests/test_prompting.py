@@ -146,4 +146,7 @@ def test_prompt_statistics_tell_a_collapsed_prompter_from_one_that_reads_its_ins
     same = prompt_statistics(prompting, [INSTRUCTIONS[0]] * 3)
     different = prompt_statistics(prompting, INSTRUCTIONS)
     assert abs(same["distinct"]) < 1e-6 and different["distinct"] > 1e-4
+    with torch.no_grad():
+        made = prompting.eval()(INSTRUCTIONS, return_entropy=True)
+    assert prompt_statistics(prompting, INSTRUCTIONS, made=made) == different
     assert 0 < different["entropy_min"] <= different["entropy"] <= math.log(prompting.model.config.vocab_size)

@@ -72,7 +72,7 @@ def main() -> None:
     soft, entropy = model.prompting(instructions, return_entropy=True)  # (N, K, d_p), (N, K)
     flat = soft.reshape(-1, soft.shape[-1]).float()
     report: dict = {"model": str(args.model), "instructions": len(instructions)}
-    report["softness"] = prompt_statistics(model.prompting, instructions)
+    report["softness"] = prompt_statistics(model.prompting, instructions, made=(soft, entropy))
 
     # W against its anchor fit on the source's own backbone.
     backbone, backbone_tok = model.embedding.model, model.embedding.tokenizer

@@ -343,19 +343,25 @@ class PromptingLLM(nn.Module):
 
 
 @torch.no_grad()
-def prompt_statistics(prompting: PromptingLLM, instructions: list[str]) -> dict[str, float]:
+def prompt_statistics(
+    prompting: PromptingLLM, instructions: list[str], made: tuple[Tensor, Tensor] | None = None
+) -> dict[str, float]:
     """How soft and how instruction-specific a Prompting LLM's prompts are, over a list of instructions.
 
     ``entropy``: mean nats of the K relaxed distributions (0: each step is one token). ``entropy_min``: the
     lowest of them. ``distinct``: mean over pairs of instructions of 1 - cos between their flattened prompts
-    (0: every instruction gets the same prompt, as a collapsed Prompting LLM gives).
+    (0: every instruction gets the same prompt, as a collapsed Prompting LLM gives). ``made``: the
+    instructions' (soft, entropy) from an eval-mode ``prompting(instructions, return_entropy=True)`` the
+    caller already has, so they are not generated again.
     """
-    was_training = prompting.training
-    prompting.eval()
-    try:
-        soft, entropy = prompting(list(instructions), return_entropy=True)
-    finally:
-        prompting.train(was_training)
+    if made is None:
+        was_training = prompting.training
+        prompting.eval()
+        try:
+            made = prompting(list(instructions), return_entropy=True)
+        finally:
+            prompting.train(was_training)
+    soft, entropy = made
     flat = F.normalize(soft.float().flatten(1), dim=-1)
     n = flat.shape[0]
     cos = flat @ flat.T

@@ -607,8 +607,12 @@ class Trainer:
             return None
         history = [h for h in self.history if h["step"] <= step]
         dev_scores = [list(s) for s in self.dev_scores if s[0] <= step]
-        state = {"config": self.config.to_dict(), "sampler": snapshot["sampler"], "history": history}
-        state["dev_scores"] = dev_scores
+        state = {
+            "config": self.config.to_dict(),
+            "sampler": snapshot["sampler"],
+            "history": history,
+            "dev_scores": dev_scores,
+        }
         return save_checkpoint(
             self.output / "checkpoints",
             step,

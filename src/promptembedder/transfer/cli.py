@@ -6,7 +6,6 @@ import json
 import logging
 from pathlib import Path
 
-import torch
 import typer
 
 from promptembedder.training.config import TransferInit
@@ -126,6 +125,7 @@ def inspect_command(
     A Prompting LLM whose every step is one token (entropy near 0, cosine 1.00) passes no gradient and gives
     every instruction the same prompt; the summary says so and how to train against it.
     """
+    import torch
     from rich.console import Console
     from rich.table import Table
 
@@ -148,7 +148,7 @@ def inspect_command(
     with torch.no_grad():
         soft, entropy = prompting(instructions, return_entropy=True)
     cos, ids = nearest_tokens(soft, vocabulary_embeddings(prompting.model), top)
-    stats = prompt_statistics(prompting, instructions)
+    stats = prompt_statistics(prompting, instructions, made=(soft, entropy))
     table = Table(title=f"soft prompts of {folder}", show_lines=False)
     for column in ("instruction", "step", "entropy (nats)", f"nearest {top} tokens (cosine)"):
         table.add_column(column)
