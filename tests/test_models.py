@@ -1,3 +1,6 @@
+import time
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 from typer.testing import CliRunner
 
@@ -33,6 +36,28 @@ def test_prepared_state_follows_the_cache_folder(monkeypatch, tmp_path):
     (tmp_path / "models" / "smollm2-135m").mkdir(parents=True)
     (tmp_path / "models" / "smollm2-135m" / registry.MARKER).write_text("{}")
     assert registry.is_prepared("smollm2-135m")
+
+
+def test_concurrent_preparations_convert_once_and_both_get_the_folder(monkeypatch, tmp_path):
+    monkeypatch.setenv("PROMPTEMBEDDER_HOME", str(tmp_path))
+    monkeypatch.setattr(registry, "is_installed", lambda model: True)
+    calls = []
+
+    def slow_convert(model, work):
+        calls.append(model.name)
+        time.sleep(0.5)  # long enough that the second caller arrives while the first converts
+        out = work / "model"
+        out.mkdir()
+        (out / "model.safetensors").write_text("weights")
+        (out / registry.MARKER).write_text("{}")
+        return out
+
+    monkeypatch.setattr(registry, "_convert", slow_convert)
+    with ThreadPoolExecutor(2) as pool:
+        folders = list(pool.map(lambda _: prepare("smollm2-135m"), range(2)))
+    assert calls == ["smollm2-135m"]
+    assert folders[0] == folders[1] == registry.prepared_path("smollm2-135m")
+    assert (folders[0] / "model.safetensors").read_text() == "weights"
 
 
 def test_cli_lists_models_and_rejects_unknown_names(monkeypatch, tmp_path):

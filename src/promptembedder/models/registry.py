@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from filelock import FileLock
 from tqdm.auto import tqdm
 
 from promptembedder import paths
@@ -190,48 +191,56 @@ def prepare(name: str, *, allow_install: bool = True, force: bool = False) -> Pa
     target = prepared_path(name)
     if (target / MARKER).is_file() and not force:
         return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    # Two processes that start on a fresh machine at once (two training runs, say) would otherwise both convert,
+    # and the second's replace would pull the folder from under the first while it loads its weights.
+    with FileLock(str(target.parent / f".{name}.lock")):
+        if (target / MARKER).is_file() and not force:
+            return target  # another process prepared it while this one waited
+        with tempfile.TemporaryDirectory(dir=target.parent, prefix=f".{name}.") as tmp:
+            out = _convert(model, Path(tmp))
+            if target.exists():
+                shutil.rmtree(target)
+            os.replace(out, target)
+    return target
 
+
+def _convert(model: KnownModel, work: Path) -> Path:
+    """Dequantise the model's GGUF into a Hugging Face folder under ``work``; return that folder."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer, GgufConfig
 
-    target.parent.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    with tempfile.TemporaryDirectory(dir=target.parent, prefix=f".{name}.") as tmp:
-        work = Path(tmp)
-        steps = tqdm(total=4, desc=f"Preparing {name}", unit="step")
-        steps.set_postfix_str("locating GGUF")
-        gguf_path = model.gguf(work)
-        steps.update()
-        steps.set_postfix_str("converting tokenizer")
-        tokenizer = AutoTokenizer.from_pretrained(str(gguf_path.parent), gguf_file=gguf_path.name)
-        steps.update()
-        steps.set_postfix_str("dequantising weights")
-        lm = AutoModelForCausalLM.from_pretrained(
-            str(gguf_path.parent),
-            gguf_file=gguf_path.name,
-            quantization_config=GgufConfig(dequantize=True),
-            dtype=torch.bfloat16,
-        )
-        steps.update()
-        steps.set_postfix_str("saving safetensors")
-        out = work / "model"
-        lm.save_pretrained(out, safe_serialization=True)
-        tokenizer.save_pretrained(out)
-        info = {
-            "name": name,
-            "packages": list(model.packages),
-            "source": gguf_path.name,
-            "dtype": "bfloat16",
-            "seconds": round(time.perf_counter() - started, 1),
-        }
-        (out / MARKER).write_text(json.dumps(info, indent=2))
-        del lm
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(out, target)
-        steps.update()
-        steps.close()
-    return target
+    steps = tqdm(total=4, desc=f"Preparing {model.name}", unit="step")
+    steps.set_postfix_str("locating GGUF")
+    gguf_path = model.gguf(work)
+    steps.update()
+    steps.set_postfix_str("converting tokenizer")
+    tokenizer = AutoTokenizer.from_pretrained(str(gguf_path.parent), gguf_file=gguf_path.name)
+    steps.update()
+    steps.set_postfix_str("dequantising weights")
+    lm = AutoModelForCausalLM.from_pretrained(
+        str(gguf_path.parent),
+        gguf_file=gguf_path.name,
+        quantization_config=GgufConfig(dequantize=True),
+        dtype=torch.bfloat16,
+    )
+    steps.update()
+    steps.set_postfix_str("saving safetensors")
+    out = work / "model"
+    lm.save_pretrained(out, safe_serialization=True)
+    tokenizer.save_pretrained(out)
+    info = {
+        "name": model.name,
+        "packages": list(model.packages),
+        "source": gguf_path.name,
+        "dtype": "bfloat16",
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+    (out / MARKER).write_text(json.dumps(info, indent=2))
+    steps.update()
+    steps.close()
+    return out
 
 
 def _is_hub_id(name: str) -> bool:
