@@ -1,7 +1,13 @@
 import pytest
 import torch
 
-from promptembedder.alignment import AlignmentMap, least_squares_map, shared_anchors, surface_forms
+from promptembedder.alignment import (
+    AlignmentMap,
+    held_out_map_accuracy,
+    least_squares_map,
+    shared_anchors,
+    surface_forms,
+)
 
 from tiny import make_tokenizer, tiny_embedding_model, tiny_prompting_lm
 
@@ -35,6 +41,21 @@ def test_least_squares_recovers_a_known_affine_map():
     w, b = least_squares_map(x, x @ true_w + true_b, ridge=0.0)
     torch.testing.assert_close(w, true_w, atol=1e-4, rtol=1e-4)
     torch.testing.assert_close(b, true_b, atol=1e-4, rtol=1e-4)
+
+
+def test_held_out_map_accuracy_tells_a_linear_relation_from_noise():
+    torch.manual_seed(0)
+    x = torch.randn(400, 16)
+    vocab = torch.randn(500, 24)
+    ids = torch.randperm(500)[:400]
+    related = x @ torch.randn(16, 24)  # the target rows of the shared tokens are a linear image of x
+    vocab_related = vocab.clone()
+    vocab_related[ids] = related
+    assert held_out_map_accuracy(x, related, vocab_related, ids) == 1.0
+    noise = held_out_map_accuracy(x, vocab[ids], vocab, ids)  # no relation: about chance, 1/500
+    assert noise < 0.1
+    with pytest.raises(ValueError, match="held_out"):
+        held_out_map_accuracy(x, related, vocab_related, ids, held_out=1.0)
 
 
 def test_vocab_init_maps_source_word_vectors_near_target_word_vectors():

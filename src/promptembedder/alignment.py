@@ -71,6 +71,32 @@ def least_squares_map(x: Tensor, y: Tensor, *, bias: bool = True, ridge: float =
     return w.float(), (y_mean - x_mean @ w).float()
 
 
+def held_out_map_accuracy(
+    x: Tensor, y: Tensor, target_vocabulary: Tensor, target_ids: Tensor, *, held_out: float = 0.1, seed: int = 0
+) -> float:
+    """Top-1 accuracy of a least-squares anchor map on anchors it was not fitted on.
+
+    ``x`` (n, d_in) and ``y`` (n, d_out) are the two models' embeddings of n shared tokens, ``target_ids`` those
+    tokens' ids in ``target_vocabulary`` (V, d_out). A random ``held_out`` share is left out of the fit; each
+    left-out x is mapped and counts as a hit when its nearest target row (cosine) is its own token. This checks a
+    map before anything trains with it: a soft token near a word only reaches the target as that word if the
+    map carries words it has not seen to the right place.
+    """
+    if not 0 < held_out < 1:
+        raise ValueError(f"held_out must lie in (0, 1), got {held_out}")
+    order = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))
+    n_test = max(1, int(len(x) * held_out))
+    test, fit = order[:n_test], order[n_test:]
+    w, b = least_squares_map(x[fit], y[fit])
+    mapped = nn.functional.normalize(x[test].float() @ w + b, dim=-1)
+    vocabulary = nn.functional.normalize(target_vocabulary.float(), dim=-1)
+    hits = 0
+    for chunk in torch.split(torch.arange(n_test), 512):  # (512, V) similarities at a time, not (n_test, V)
+        nearest = (mapped[chunk] @ vocabulary.T).argmax(dim=-1)
+        hits += int((nearest == target_ids[test[chunk]]).sum())
+    return hits / n_test
+
+
 class AlignmentMap(nn.Module):
     """``W``: prompting width -> embedding width, the only link between the two LLMs.
 
