@@ -344,3 +344,25 @@ def test_plateau_rule():
     assert plateaued([0.4, 0.5, 0.5, 0.49], patience=2)
     assert not plateaued([0.4, 0.5, 0.5, 0.52], patience=2)
     assert plateaued([0.4, 0.5, 0.505, 0.509], patience=2, min_delta=0.01)
+
+
+def test_dev_scores_rank_each_query_among_its_tasks_positives():
+    from promptembedder.data.format import TrainExample
+    from promptembedder.training.trainer import dev_scores
+
+    vectors = {"a": [1.0, 0.0], "b": [0.0, 1.0], "qa": [0.9, 0.1], "qb": [0.8, 0.2]}  # qb's positive is b
+    dev = {
+        "t": [TrainExample("t", "find", "qa", "a"), TrainExample("t", "find", "qb", "b")],
+        "alone": [TrainExample("alone", "find", "qa", "a")],  # a single query has nothing to rank against
+    }
+    seen = []
+
+    def encode(texts, instruction):
+        seen.append(instruction)
+        return np.array([vectors[t] for t in texts])
+
+    scores = dev_scores(encode, encode, dev)
+    assert scores["dev/t/mrr@10"] == pytest.approx((1.0 + 0.5) / 2)  # qa ranks a first, qb ranks b second
+    assert scores["dev/t/recall@1"] == pytest.approx(0.5)
+    assert scores["dev/mean_mrr@10"] == pytest.approx(0.75)
+    assert "dev/alone/mrr@10" not in scores and set(seen) == {"find"}

@@ -149,6 +149,35 @@ def upcast_trainable(model: torch.nn.Module) -> int:
     return cast
 
 
+def dev_scores(
+    encode_queries: Callable[[list[str], str], np.ndarray],
+    encode_documents: Callable[[list[str], str], np.ndarray],
+    dev: dict[str, list[TrainExample]],
+) -> dict[str, float]:
+    """Per task: MRR@10 and recall@1 of each dev query's positive among that task's dev positives.
+
+    Any encoder fits (a training model, or a baseline through ``encode_queries``/``encode_documents``), so a
+    run's dev score can be set beside the frozen backbone's on exactly the same queries.
+    """
+    scores: dict[str, float] = {}
+    for task, examples in dev.items():
+        if len(examples) < 2:
+            continue
+        instruction = examples[0].instruction
+        q = encode_queries([e.query for e in examples], instruction)
+        docs = sorted({e.positive for e in examples})
+        d = encode_documents(docs, instruction)
+        gold = np.array([docs.index(e.positive) for e in examples])
+        sims = q @ d.T
+        ranks = (sims > sims[np.arange(len(gold)), gold][:, None]).sum(1)
+        scores[f"dev/{task}/mrr@10"] = float(np.where(ranks < 10, 1.0 / (ranks + 1), 0.0).mean())
+        scores[f"dev/{task}/recall@1"] = float((ranks == 0).mean())
+    mrrs = [v for k, v in scores.items() if k.endswith("mrr@10")]
+    if mrrs:
+        scores["dev/mean_mrr@10"] = float(np.mean(mrrs))
+    return scores
+
+
 class Trainer:
     """Runs one training job described by a :class:`TrainConfig`; ``run(resume=...)`` returns the model folder."""
 
@@ -399,22 +428,11 @@ class Trainer:
         """Per task: MRR@10 and recall@1 of each dev query's positive among that task's dev positives."""
         was_training = model.training
         model.eval()
-        scores: dict[str, float] = {}
-        for task, examples in dev.items():
-            if len(examples) < 2:
-                continue
-            instruction = examples[0].instruction
-            q = model.encode([e.query for e in examples], instruction=instruction, batch_size=16)
-            docs = sorted({e.positive for e in examples})
-            d = model.encode_documents(docs, instruction, batch_size=16)
-            gold = np.array([docs.index(e.positive) for e in examples])
-            sims = q @ d.T
-            ranks = (sims > sims[np.arange(len(gold)), gold][:, None]).sum(1)
-            scores[f"dev/{task}/mrr@10"] = float(np.where(ranks < 10, 1.0 / (ranks + 1), 0.0).mean())
-            scores[f"dev/{task}/recall@1"] = float((ranks == 0).mean())
-        mrrs = [v for k, v in scores.items() if k.endswith("mrr@10")]
-        if mrrs:
-            scores["dev/mean_mrr@10"] = float(np.mean(mrrs))
+        scores = dev_scores(
+            lambda texts, instruction: model.encode(texts, instruction=instruction, batch_size=16),
+            lambda texts, instruction: model.encode_documents(texts, instruction, batch_size=16),
+            dev,
+        )
         if isinstance(model, PromptEmbedder):  # is the relaxation still soft, and do instructions still differ?
             instructions = [examples[0].instruction for examples in dev.values() if examples]
             stats = prompt_statistics(model.prompting, instructions)
