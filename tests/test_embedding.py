@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from promptembedder.config import Pooling, PromptPosition
+from promptembedder.config import PROMPTEOL_TEMPLATE, Pooling, PromptPosition
 from promptembedder.embedding import EmbeddingLLM
 
 from tiny import tiny_embedding_model
@@ -124,3 +124,35 @@ def test_wrong_prefix_width_is_a_clear_error():
     emb = backbone("llama", Pooling.LAST)
     with pytest.raises(ValueError, match="width"):
         emb([SHORT], prefix=torch.zeros(2, emb.hidden_size + 1))
+
+
+@pytest.mark.parametrize("kind", ["gemma", "llama", "bert"])
+def test_text_template_reads_each_text_inside_it(kind):
+    model, tokenizer = tiny_embedding_model(kind)
+    plain = EmbeddingLLM(model, tokenizer, pooling="last")
+    wrapped = EmbeddingLLM(model, tokenizer, pooling="last", text_template="prompteol")
+    assert wrapped.text_template == PROMPTEOL_TEMPLATE
+    torch.manual_seed(3)
+    prompt = torch.randn(3, plain.hidden_size)
+    with torch.no_grad():
+        want = plain([PROMPTEOL_TEMPLATE.format(text=t) for t in LONGER], prefix=prompt)
+        got = wrapped(LONGER, prefix=prompt)
+    torch.testing.assert_close(got, want)
+
+
+def test_a_long_text_is_cut_inside_the_template_never_the_template():
+    model, tokenizer = tiny_embedding_model("llama")
+    emb = EmbeddingLLM(model, tokenizer, pooling="last", text_template="the {text} river", max_length=24)
+    tail = tokenizer(" river", add_special_tokens=False)["input_ids"]
+    rows = emb.tokenize([" ".join(["dog"] * 60), SHORT], num_prefix=5)
+    assert all(len(row) <= 24 - 5 for row in rows)
+    assert all(row[-len(tail) :] == tail for row in rows)  # the template's close is what "last" reads
+
+
+def test_a_template_without_one_text_slot_is_a_clear_error():
+    from promptembedder.config import PromptEmbedderConfig
+
+    with pytest.raises(ValueError, match=r"must contain '\{text\}' exactly once"):
+        PromptEmbedderConfig(text_template="no slot here")
+    assert "text_template" not in PromptEmbedderConfig().identity_json()  # old models keep their identity
+    assert "text_template" in PromptEmbedderConfig(text_template="prompteol").identity_json()

@@ -36,6 +36,23 @@ class Pooling(str, Enum):
     """The mean over the text's tokens (a causal model's leading BOS state is text-independent: left out)."""
 
 
+PROMPTEOL_TEMPLATE = 'This sentence : "{text}" means in one word:"'
+"""PromptEOL's template (Jiang et al. 2023): a causal LM's last state after it is a summary of the text."""
+
+TEXT_TEMPLATES = {"prompteol": PROMPTEOL_TEMPLATE}
+
+
+def resolve_text_template(template: str) -> str:
+    """A template by name ('prompteol') or as written ('... {text} ...'); '' is none. A clear error otherwise."""
+    template = TEXT_TEMPLATES.get(template, template)
+    if template and template.count("{text}") != 1:
+        names = ", ".join(TEXT_TEMPLATES)
+        raise ValueError(
+            f"text_template {template!r} must contain '{{text}}' exactly once, or be one of: {names} ('' for none)"
+        )
+    return template
+
+
 class PromptPosition(str, Enum):
     """Where the K soft vectors sit in what the Embedding LLM reads."""
 
@@ -98,6 +115,14 @@ class PromptEmbedderConfig:
     prompt_position: PromptPosition = _enum_field(
         PromptPosition, PromptPosition.PREFIX, "Where the soft prompt sits: before the text or after it."
     )
+    text_template: str = field(
+        default="",
+        metadata={
+            "help": "What the Embedding LLM reads around each text (queries and documents): a string with one "
+            "{text}, or 'prompteol' for PromptEOL's one-word template, read out best with pooling 'last'. "
+            "'' reads the text as is."
+        },
+    )
     normalize: bool = field(default=True, metadata={"help": "L2-normalise embeddings."})
     alignment_init: AlignmentInit = _enum_field(AlignmentInit, AlignmentInit.VOCAB, "How W starts.")
     alignment_bias: bool = field(default=True, metadata={"help": "Give the alignment map a bias (affine map)."})
@@ -136,6 +161,7 @@ class PromptEmbedderConfig:
             raise ValueError(
                 f"max_length={self.max_length} leaves no room for text after {self.num_soft_tokens} soft tokens"
             )
+        resolve_text_template(self.text_template)
         if self.instruction_max_length < 1:
             raise ValueError(f"instruction_max_length must be >= 1, got {self.instruction_max_length}")
         if not isinstance(self.prompts, dict):
@@ -161,6 +187,8 @@ class PromptEmbedderConfig:
         data = {k: v for k, v in self.to_dict().items() if k not in _NOT_IDENTITY}
         if data["prompt_position"] == PromptPosition.PREFIX.value:
             del data["prompt_position"]  # a prefix model keeps the identity it had before the option existed
+        if not data["text_template"]:
+            del data["text_template"]  # likewise a model that reads its texts as they are
         return json.dumps(data, indent=2, sort_keys=True)
 
     def to_dict(self) -> dict[str, Any]:

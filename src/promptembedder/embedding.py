@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from promptembedder.config import Pooling, PromptPosition
+from promptembedder.config import Pooling, PromptPosition, resolve_text_template
 
 # Per thread (and per asyncio task): one caller asking for raw pooled vectors never affects another's call.
 _RAW_POOLING: contextvars.ContextVar[bool] = contextvars.ContextVar("promptembedder_raw_pooling", default=False)
@@ -63,6 +63,7 @@ class EmbeddingLLM(nn.Module):
         max_length: int = 512,
         name: str | None = None,
         prompt_position: PromptPosition | str = PromptPosition.PREFIX,
+        text_template: str = "",
     ) -> None:
         super().__init__()
         if not hasattr(model, "get_input_embeddings") or model.get_input_embeddings() is None:
@@ -71,6 +72,13 @@ class EmbeddingLLM(nn.Module):
         self.tokenizer = tokenizer
         self.pooling = Pooling(pooling)
         self.prompt_position = PromptPosition(prompt_position)
+        self.text_template = resolve_text_template(text_template)
+        head, _, tail = self.text_template.partition("{text}")
+        # Room the template takes (2: tokens that may merge at its seams with the text), so a long text is cut
+        # to fit and the template, whose last words are what a last-token read-out reads, never is.
+        self._template_tokens = (
+            len(tokenizer(head + tail, add_special_tokens=False)["input_ids"]) + 2 if head + tail else 0
+        )
         self.normalize = normalize
         model_max = getattr(model.config, "max_position_embeddings", None) or max_length
         self.max_length = min(max_length, model_max)
@@ -99,6 +107,7 @@ class EmbeddingLLM(nn.Module):
             max_length=config.max_length,
             name=config.embedding_model,
             prompt_position=config.prompt_position,
+            text_template=config.text_template,
         )
 
     def train(self, mode: bool = True) -> EmbeddingLLM:
@@ -123,9 +132,21 @@ class EmbeddingLLM(nn.Module):
         first = {self.tokenizer.bos_token_id, self.tokenizer.cls_token_id} - {None}
         return int(bool(ids) and ids[0] in first)
 
+    def _wrap(self, texts: list[str], budget: int) -> list[str]:
+        """Each text inside ``text_template``, cut so that the whole fits ``budget`` tokens."""
+        room = max(budget - self._template_tokens - 2, 1)  # 2: BOS/CLS and EOS/SEP the tokenizer may add
+        out = []
+        for text, ids in zip(texts, self.tokenizer(texts, add_special_tokens=False)["input_ids"], strict=True):
+            if len(ids) > room:
+                text = self.tokenizer.decode(ids[:room])
+            out.append(self.text_template.replace("{text}", text))
+        return out
+
     def tokenize(self, texts: list[str], num_prefix: int = 0, max_length: int | None = None) -> list[list[int]]:
         limit = min(max_length or self.max_length, self.max_length)
         budget = limit - num_prefix
+        if self.text_template:
+            texts = self._wrap(texts, budget)
         ids = self.tokenizer(texts, add_special_tokens=True, truncation=False)["input_ids"]
         if any(len(row) > budget for row in ids):
             if not self._warned_truncation:

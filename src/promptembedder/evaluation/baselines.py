@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from promptembedder.config import PROMPTEOL_TEMPLATE  # noqa: F401 - re-exported: the names callers know
 from promptembedder.identity import (  # noqa: F401 - re-exported: the names callers know
     INSTRUCTION_TEMPLATE,
     plain_document_fingerprint,
@@ -38,8 +39,6 @@ SPEC_FORMS = (
     "untrained:PROMPTING->EMBEDDING (fresh, seeded PromptEmbedder)",
 )
 POOLINGS = ("mean", "last")
-# Jiang et al. 2023 ("Scaling Sentence Embeddings with Large Language Models"), their explicit one-word limit.
-PROMPTEOL_TEMPLATE = 'This sentence : "{text}" means in one word:"'
 
 
 class ModelSpecError(ValueError):
@@ -285,6 +284,8 @@ class PromptEmbedderEncoder:
         config, embedding = getattr(self.model, "config", None), getattr(self.model, "embedding", None)
         if config is None or embedding is None or str(getattr(config.document_prompt, "value", "")) != "plain":
             return None
+        if getattr(embedding, "text_template", ""):
+            return None  # plain documents read inside a template are not the bare backbone's embeddings
         pooling = str(getattr(embedding.pooling, "value", embedding.pooling))
         weights = self.model.embedding_fingerprint()
         return plain_document_fingerprint(weights, pooling, embedding.max_length, str(embedding.dtype))
