@@ -32,8 +32,11 @@ def settings_fingerprint(settings: dict[str, Any], weights: str) -> str:
     return hashlib.sha256((json.dumps(settings, sort_keys=True) + weights).encode()).hexdigest()[:16]
 
 
-def plain_document_fingerprint(weights: str, pooling: str, max_length: int, dtype: str) -> str:
+def plain_document_fingerprint(weights: str, pooling: str, max_length: int, dtype: str, template: str = "") -> str:
     """What a plain (unprompted, normalised) document embedding depends on: backbone weights, pooling,
-    truncation and precision. BackboneEncoder and a PromptEmbedder with plain documents compute it alike."""
+    truncation, precision and any text template. BackboneEncoder and a PromptEmbedder with plain documents
+    compute it alike."""
     settings = {"documents": "plain", "pooling": pooling, "max_length": max_length, "dtype": dtype}
+    if template:  # only then: fingerprints of untemplated documents stay what they were
+        settings["template"] = template
     return settings_fingerprint(settings, weights)

@@ -152,6 +152,8 @@ def test_plain_documents_are_shared_with_the_backbone_baseline() -> None:
         prompted.encode_documents(docs, "Find it"), baseline.encode_documents(docs, "Find it"), atol=1e-5
     )
     assert PromptEmbedderEncoder(tiny_embedder("gemma", document_prompt="prompted"), "p").document_fingerprint() is None
+    templated = PromptEmbedderEncoder(tiny_embedder("gemma", pooling="last", text_template="prompteol"), "t")
+    assert templated.document_fingerprint() not in (None, baseline.document_fingerprint())  # own, yet shareable
     pe.embedding.pooling = type(pe.embedding.pooling)("mean")
     assert BackboneEncoder.from_backbone(pe.embedding, "tiny-gemma").document_fingerprint() != (
         baseline.document_fingerprint()

@@ -284,11 +284,11 @@ class PromptEmbedderEncoder:
         config, embedding = getattr(self.model, "config", None), getattr(self.model, "embedding", None)
         if config is None or embedding is None or str(getattr(config.document_prompt, "value", "")) != "plain":
             return None
-        if getattr(embedding, "text_template", ""):
-            return None  # plain documents read inside a template are not the bare backbone's embeddings
         pooling = str(getattr(embedding.pooling, "value", embedding.pooling))
         weights = self.model.embedding_fingerprint()
-        return plain_document_fingerprint(weights, pooling, embedding.max_length, str(embedding.dtype))
+        # Documents read inside a template are not the bare backbone's, but they still ignore the instruction.
+        template = getattr(embedding, "text_template", "")
+        return plain_document_fingerprint(weights, pooling, embedding.max_length, str(embedding.dtype), template)
 
     def encode_queries(self, texts: Sequence[str], instruction: str | None, batch_size: int = 32) -> np.ndarray:
         return self.model.encode_queries(list(texts), instruction, batch_size=batch_size, show_progress_bar=False)
