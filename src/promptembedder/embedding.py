@@ -139,8 +139,14 @@ class EmbeddingLLM(nn.Module):
         for text, ids in zip(texts, self.tokenizer(texts, add_special_tokens=False)["input_ids"], strict=True):
             if len(ids) > room:
                 text = self.tokenizer.decode(ids[:room])
+                self._warn_truncation(f"Some texts are longer than the {room} tokens text_template leaves them")
             out.append(self.text_template.replace("{text}", text))
         return out
+
+    def _warn_truncation(self, message: str) -> None:
+        if not self._warned_truncation:
+            warnings.warn(f"{message} and were truncated.", stacklevel=4)
+            self._warned_truncation = True
 
     def tokenize(self, texts: list[str], num_prefix: int = 0, max_length: int | None = None) -> list[list[int]]:
         limit = min(max_length or self.max_length, self.max_length)
@@ -149,13 +155,9 @@ class EmbeddingLLM(nn.Module):
             texts = self._wrap(texts, budget)
         ids = self.tokenizer(texts, add_special_tokens=True, truncation=False)["input_ids"]
         if any(len(row) > budget for row in ids):
-            if not self._warned_truncation:
-                warnings.warn(
-                    f"Some texts are longer than {budget} tokens (max_length={limit} minus "
-                    f"{num_prefix} soft tokens) and were truncated.",
-                    stacklevel=3,
-                )
-                self._warned_truncation = True
+            self._warn_truncation(
+                f"Some texts are longer than {budget} tokens (max_length={limit} minus {num_prefix} soft tokens)"
+            )
             ids = self.tokenizer(texts, add_special_tokens=True, truncation=True, max_length=budget)["input_ids"]
         # An empty text with no special tokens would be a row of nothing; read one end-of-text token instead.
         filler = self.tokenizer.eos_token_id if self.tokenizer.eos_token_id is not None else self.tokenizer.pad_token_id
