@@ -132,8 +132,9 @@ class EmbeddingLLM(nn.Module):
         first = {self.tokenizer.bos_token_id, self.tokenizer.cls_token_id} - {None}
         return int(bool(ids) and ids[0] in first)
 
-    def _wrap(self, texts: list[str], budget: int) -> list[str]:
-        """Each text inside ``text_template``, cut so that the whole fits ``budget`` tokens."""
+    def wrap(self, texts: list[str], budget: int | None = None) -> list[str]:
+        """Each text inside ``text_template``, cut so that the whole fits ``budget`` tokens (default max_length)."""
+        budget = self.max_length if budget is None else budget
         room = max(budget - self._template_tokens - 2, 1)  # 2: BOS/CLS and EOS/SEP the tokenizer may add
         out = []
         for text, ids in zip(texts, self.tokenizer(texts, add_special_tokens=False)["input_ids"], strict=True):
@@ -152,7 +153,7 @@ class EmbeddingLLM(nn.Module):
         limit = min(max_length or self.max_length, self.max_length)
         budget = limit - num_prefix
         if self.text_template:
-            texts = self._wrap(texts, budget)
+            texts = self.wrap(texts, budget)
         ids = self.tokenizer(texts, add_special_tokens=True, truncation=False)["input_ids"]
         if any(len(row) > budget for row in ids):
             self._warn_truncation(

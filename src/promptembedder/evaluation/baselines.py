@@ -158,18 +158,26 @@ class PromptEOLEncoder:
 
     def __init__(self, backbone: Any, model: str) -> None:
         from promptembedder.config import Pooling
+        from promptembedder.embedding import EmbeddingLLM
 
         if backbone.pooling is not Pooling.LAST:
             raise ValueError("PromptEOL reads the last token's state: build the EmbeddingLLM with pooling='last'")
         self.backbone = backbone
         self.name = f"prompteol:{model}"
-        head, _, tail = PROMPTEOL_TEMPLATE.partition("{text}")
-        template_tokens = len(backbone.tokenizer(head + tail, add_special_tokens=True)["input_ids"])
-        self._budget = max(backbone.max_length - template_tokens - 2, 1)  # 2: tokens merging at the seams
+        # The same frozen weights behind the Embedding LLM's own text_template, which wraps and cuts every text.
+        self._reader = EmbeddingLLM(
+            backbone.model,
+            backbone.tokenizer,
+            pooling="last",
+            normalize=True,
+            max_length=backbone.max_length,
+            text_template=PROMPTEOL_TEMPLATE,
+        )
         settings = {
             "kind": "prompteol",
             "model": model,
             "template": PROMPTEOL_TEMPLATE,
+            "cut": "text_template",  # where a long text is cut moved to EmbeddingLLM.wrap
             "max_length": backbone.max_length,
             "dtype": str(backbone.dtype),
         }
@@ -189,23 +197,14 @@ class PromptEOLEncoder:
 
     def wrap(self, texts: Sequence[str]) -> list[str]:
         """Each text inside the template, cut to the token budget the template leaves."""
-        tokenizer = self.backbone.tokenizer
-        out = []
-        for text in texts:
-            ids = tokenizer(text, add_special_tokens=False)["input_ids"]
-            if len(ids) > self._budget:
-                text = tokenizer.decode(ids[: self._budget])
-            out.append(PROMPTEOL_TEMPLATE.format(text=text))
-        return out
+        return self._reader.wrap(list(texts))
 
     def _embed(self, texts: list[str], batch_size: int) -> np.ndarray:
         import torch
 
-        wrapped = self.wrap(texts)
         with torch.no_grad():
             parts = [
-                self.backbone(wrapped[i : i + batch_size]).float().cpu().numpy()
-                for i in range(0, len(wrapped), batch_size)
+                self._reader(texts[i : i + batch_size]).float().cpu().numpy() for i in range(0, len(texts), batch_size)
             ]
         out = np.concatenate(parts) if parts else np.zeros((0, self.backbone.hidden_size), dtype=np.float32)
         return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
