@@ -78,3 +78,35 @@ def test_too_few_anchors_is_a_clear_error():
     few = _Tok({"\u0120the": 6, "\u0120cat": 7}, special=[])
     with pytest.raises(ValueError, match="alignment_init='random'"):
         AlignmentMap(32, 48).init_from_vocabularies(lm, few, target, few)
+
+
+def test_a_mixture_table_puts_shared_tokens_on_the_targets_own_rows():
+    lm = tiny_prompting_lm()
+    target, target_tokenizer = tiny_embedding_model("llama")
+    source_tokenizer = make_tokenizer("plain")
+    align = AlignmentMap(32, 48)
+    align.init_from_vocabularies(lm, source_tokenizer, target, target_tokenizer)
+    plain = AlignmentMap(32, 48)
+    plain.load_state_dict(align.state_dict())
+    shared = align.build_mixture_table(lm, source_tokenizer, target, target_tokenizer)
+    src, tgt = shared_anchors(source_tokenizer, target_tokenizer)
+    assert shared == len(src) and align.has_table and not plain.has_table
+    vocab, rows = lm.get_input_embeddings().weight.detach(), target.get_input_embeddings().weight.detach()
+    # A mixture of shared tokens (s = p @ E) lands on the same mixture of the target's rows for them, exactly;
+    # the linear map alone only comes near.
+    p = torch.zeros(3, vocab.shape[0])
+    p[0, src[0]] = 1.0
+    p[1, src[:4]] = 0.25
+    p[2, src[5]], p[2, src[9]] = 0.7, 0.3
+    want = torch.stack([rows[tgt[0]], rows[tgt[:4]].mean(0), 0.7 * rows[tgt[5]] + 0.3 * rows[tgt[9]]])
+    with torch.no_grad():
+        torch.testing.assert_close(align(p @ vocab, p), want, atol=1e-5, rtol=1e-5)
+        assert (plain(p @ vocab) - want).norm() > 10 * (align(p @ vocab, p) - want).norm()
+        # Weight on a token the target lacks goes through W alone, as without the table.
+        lone = torch.zeros(1, vocab.shape[0])
+        lone[0, sorted(set(range(vocab.shape[0])) - set(src.tolist()))[0]] = 1.0
+        torch.testing.assert_close(align(lone @ vocab, lone), plain(lone @ vocab))
+    with pytest.raises(ValueError, match="mixture weights"):
+        align(p @ vocab)
+    # The table is rebuilt from the vocabularies, never saved: the state dict is W's alone.
+    assert sorted(align.state_dict()) == ["linear.bias", "linear.weight"]

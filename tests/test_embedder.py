@@ -164,6 +164,26 @@ def test_a_suffix_prompt_model_saves_loads_and_embeds_differently_from_a_prefix_
     np.testing.assert_array_equal(restored.encode(TEXTS, instruction=INSTRUCTION), expected)
 
 
+def test_a_mixture_table_model_trains_through_the_weights_saves_and_loads(tmp_path):
+    kwargs = dict(num_soft_tokens=3, device="cpu", max_length=64)
+    prompting, backbone = str(_saved_prompting(tmp_path)), str(_saved_backbone(tmp_path))
+    mixed = PromptEmbedder.from_models(prompting, backbone, mixture_table=True, **kwargs)
+    plain = PromptEmbedder.from_models(prompting, backbone, **kwargs)
+    assert mixed.alignment.has_table and not plain.alignment.has_table
+    assert mixed.fingerprint() != plain.fingerprint() and '"mixture_table"' not in plain.config.identity_json()
+    mixed.train()
+    out = mixed(TEXTS, INSTRUCTION)
+    (out @ out.T).sum().backward()
+    for name, p in [*mixed.prompting.named_parameters(), *mixed.alignment.named_parameters()]:
+        assert p.grad is not None and p.grad.abs().sum() > 0, name
+    mixed.eval()
+    expected = mixed.encode(TEXTS, instruction=INSTRUCTION)
+    assert not np.allclose(expected, plain.encode(TEXTS, instruction=INSTRUCTION))
+    restored = PromptEmbedder.from_pretrained(mixed.save_pretrained(tmp_path / "saved"), device="cpu")
+    assert restored.alignment.has_table and restored.fingerprint() == mixed.fingerprint()
+    np.testing.assert_array_equal(restored.encode(TEXTS, instruction=INSTRUCTION), expected)
+
+
 def test_a_different_embedding_llm_is_refused(tmp_path):
     model = PromptEmbedder.from_models(
         str(_saved_prompting(tmp_path)), str(_saved_backbone(tmp_path)), num_soft_tokens=3, device="cpu", max_length=64

@@ -150,3 +150,19 @@ def test_prompt_statistics_tell_a_collapsed_prompter_from_one_that_reads_its_ins
         made = prompting.eval()(INSTRUCTIONS, return_entropy=True)
     assert prompt_statistics(prompting, INSTRUCTIONS, made=made) == different
     assert 0 < different["entropy_min"] <= different["entropy"] <= math.log(prompting.model.config.vocab_size)
+
+
+@pytest.mark.parametrize("kv_cache,factored", [(False, False), (True, False), (False, True)])
+def test_returned_weights_are_the_distributions_the_soft_tokens_mix(kv_cache, factored):
+    prompting = make(temperature=0.7)
+    prompting.train()
+    prompting.kv_cache, prompting.factored_vocab_grad = kv_cache, factored
+    soft, entropy, weights = prompting(INSTRUCTIONS, return_weights=True)
+    vocab = vocabulary_embeddings(prompting.model)
+    assert weights.shape == (2, 4, vocab.shape[0])
+    torch.testing.assert_close(weights.sum(-1), torch.ones(2, 4))
+    torch.testing.assert_close(weights @ vocab, soft, atol=1e-5, rtol=1e-5)
+    p = weights.clamp_min(1e-30)
+    torch.testing.assert_close(-(p * p.log()).sum(-1), entropy, atol=1e-4, rtol=1e-4)
+    weights[..., :10].sum().backward()  # with their graph: a mixture-table W trains the Prompting LLM through them
+    assert prompting.model.get_output_embeddings().weight.grad.abs().sum() > 0

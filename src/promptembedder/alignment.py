@@ -97,6 +97,27 @@ def held_out_map_accuracy(
     return hits / n_test
 
 
+def _anchor_fit(
+    source_model: PreTrainedModel,
+    source_tokenizer: PreTrainedTokenizerBase,
+    target_model: PreTrainedModel,
+    target_tokenizer: PreTrainedTokenizerBase,
+    in_features: int,
+    bias: bool,
+) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
+    """Shared tokens' ids (source, target), both models' embeddings of them, the least-squares W0 (d_in, d_out), b0."""
+    src_ids, tgt_ids = shared_anchors(source_tokenizer, target_tokenizer)
+    if len(src_ids) < in_features:
+        raise ValueError(
+            f"Only {len(src_ids)} tokens are shared by the two vocabularies, fewer than the "
+            f"{in_features} dimensions to fit; use alignment_init='random' for this pair of models."
+        )
+    x = vocabulary_embeddings(source_model).detach()[src_ids.to(source_model.device)].float().cpu()
+    y = vocabulary_embeddings(target_model).detach()[tgt_ids.to(target_model.device)].float().cpu()
+    w, b = least_squares_map(x, y, bias=bias)
+    return src_ids, tgt_ids, x, y, w, b
+
+
 class AlignmentMap(nn.Module):
     """``W``: prompting width -> embedding width, the only link between the two LLMs.
 
@@ -104,12 +125,24 @@ class AlignmentMap(nn.Module):
 
         align = AlignmentMap(576, 640)
         aligned = align(soft_prompts)        # (B, K, 576) -> (B, K, 640)
+
+    With a **mixture table** (:meth:`build_mixture_table`) W also reads each soft token's mixture weights p over
+    the Prompting LLM's vocabulary (the soft token is s = p @ E_p)::
+
+        out = s W + b + p[shared] @ D,        D_t = y_t - (x_t W0 + b0)   for each shared token t
+
+    At W = W0 a soft token that is a mixture of shared tokens lands on the same mixture of the Embedding LLM's
+    *own* rows for them, however poorly a linear map carries words between the two spaces (Prompt Recycling's
+    "lin-comb", Lester et al. 2022); W, trained, is a correction on top. ``D`` is fixed: a function of the two
+    vocabularies, rebuilt whenever the model is built, never saved (it is n_shared x d_out, often 100+ MB).
     """
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True) -> None:
         super().__init__()
         self.linear = nn.Linear(in_features, out_features, bias=bias)
         self.num_anchors: int | None = None
+        self.register_buffer("table_ids", None, persistent=False)
+        self.register_buffer("table_rows", None, persistent=False)
 
     @property
     def in_features(self) -> int:
@@ -119,8 +152,21 @@ class AlignmentMap(nn.Module):
     def out_features(self) -> int:
         return self.linear.out_features
 
-    def forward(self, soft_prompts: Tensor) -> Tensor:
-        return self.linear(soft_prompts.to(self.linear.weight.dtype))
+    @property
+    def has_table(self) -> bool:
+        return self.table_ids is not None
+
+    def forward(self, soft_prompts: Tensor, weights: Tensor | None = None) -> Tensor:
+        """(..., d_in) soft tokens -> (..., d_out); ``weights`` (..., V): their mixture weights, for a table."""
+        out = self.linear(soft_prompts.to(self.linear.weight.dtype))
+        if self.table_ids is None:
+            return out
+        if weights is None:
+            raise ValueError(
+                "this alignment map has a mixture table, so it needs each soft token's mixture weights too: "
+                "call it as align(soft, weights) with PromptingLLM(texts, return_weights=True)"
+            )
+        return out + weights[..., self.table_ids].to(self.table_rows.dtype) @ self.table_rows
 
     @torch.no_grad()
     def init_from_vocabularies(
@@ -131,18 +177,33 @@ class AlignmentMap(nn.Module):
         target_tokenizer: PreTrainedTokenizerBase,
     ) -> int:
         """Fit W on the shared tokens' input embeddings; returns the number of anchors found."""
-        src_ids, tgt_ids = shared_anchors(source_tokenizer, target_tokenizer)
-        if len(src_ids) < self.in_features:
-            raise ValueError(
-                f"Only {len(src_ids)} tokens are shared by the two vocabularies, fewer than the "
-                f"{self.in_features} dimensions to fit; use alignment_init='random' for this pair of models."
-            )
-        x = vocabulary_embeddings(source_model).detach()[src_ids.to(source_model.device)].float().cpu()
-        y = vocabulary_embeddings(target_model).detach()[tgt_ids.to(target_model.device)].float().cpu()
-        w, b = least_squares_map(x, y, bias=self.linear.bias is not None)
+        bias = self.linear.bias is not None
+        src_ids, _, _, _, w, b = _anchor_fit(
+            source_model, source_tokenizer, target_model, target_tokenizer, self.in_features, bias
+        )
         self.linear.weight.copy_(w.T.to(self.linear.weight))
         if self.linear.bias is not None:
             self.linear.bias.copy_(b.to(self.linear.bias))
         self.num_anchors = len(src_ids)
         logger.info("alignment map fitted on %d shared vocabulary anchors", self.num_anchors)
         return self.num_anchors
+
+    @torch.no_grad()
+    def build_mixture_table(
+        self,
+        source_model: PreTrainedModel,
+        source_tokenizer: PreTrainedTokenizerBase,
+        target_model: PreTrainedModel,
+        target_tokenizer: PreTrainedTokenizerBase,
+    ) -> int:
+        """Build the fixed table D from the shared tokens (W itself is left as it is); returns their number."""
+        bias = self.linear.bias is not None
+        src_ids, _, x, y, w, b = _anchor_fit(
+            source_model, source_tokenizer, target_model, target_tokenizer, self.in_features, bias
+        )
+        rows = y - (x @ w + b)  # b is zero for a map without bias
+        device = self.linear.weight.device
+        self.table_ids = src_ids.to(device)
+        self.table_rows = rows.to(device=device, dtype=torch.float32)
+        logger.info("mixture table built on %d shared tokens", len(src_ids))
+        return len(src_ids)

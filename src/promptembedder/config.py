@@ -126,6 +126,14 @@ class PromptEmbedderConfig:
     normalize: bool = field(default=True, metadata={"help": "L2-normalise embeddings."})
     alignment_init: AlignmentInit = _enum_field(AlignmentInit, AlignmentInit.VOCAB, "How W starts.")
     alignment_bias: bool = field(default=True, metadata={"help": "Give the alignment map a bias (affine map)."})
+    mixture_table: bool = field(
+        default=False,
+        metadata={
+            "help": "W also reads each soft token's mixture weights over the Prompting LLM's vocabulary: the "
+            "weight on a token both vocabularies share lands on the Embedding LLM's own row for it, and W (fitted "
+            "on the shared tokens) carries the rest and learns as a correction. What transfer.init=mixture sets."
+        },
+    )
     max_length: int = field(
         default=512, metadata={"help": "Most tokens the Embedding LLM reads, soft prompt included."}
     )
@@ -189,6 +197,8 @@ class PromptEmbedderConfig:
             del data["prompt_position"]  # a prefix model keeps the identity it had before the option existed
         if not data["text_template"]:
             del data["text_template"]  # likewise a model that reads its texts as they are
+        if not data["mixture_table"]:
+            del data["mixture_table"]  # and one whose W reads the soft vectors alone
         return json.dumps(data, indent=2, sort_keys=True)
 
     def to_dict(self) -> dict[str, Any]:

@@ -317,8 +317,11 @@ class PromptEmbedder(nn.Module):
             torch.manual_seed(seed)
         alignment = AlignmentMap(prompting.hidden_size, embedding.hidden_size, bias=config.alignment_bias)
         alignment.to(device=prompting.device, dtype=torch.float32)
+        vocabularies = (prompting_lm, prompting_tokenizer, embedding_model, embedding_tokenizer)
         if config.alignment_init is AlignmentInit.VOCAB:
-            alignment.init_from_vocabularies(prompting_lm, prompting_tokenizer, embedding_model, embedding_tokenizer)
+            alignment.init_from_vocabularies(*vocabularies)
+        if config.mixture_table:  # a function of the two vocabularies alone, so rebuilt here on every load
+            alignment.build_mixture_table(*vocabularies)
         return cls(config, prompting, alignment, embedding).eval()  # like from_pretrained: ready to encode
 
     # ---------------------------------------------------------------- the forward pass
@@ -340,11 +343,26 @@ class PromptEmbedder(nn.Module):
         )
 
     def _state(self) -> tuple[tuple, list[Tensor]]:
-        return _weights_state([*self.prompting.parameters(), *self.alignment.parameters()], self._settings())
+        tensors = [*self.prompting.parameters(), *self.alignment.parameters(), *self.alignment.buffers()]
+        return _weights_state(tensors, self._settings())
 
     def soft_prompts(self, texts: list[str]) -> Tensor:
         """The Prompting LLM's soft prompts (B, K, d_p) before alignment: the same for every backbone."""
         return self.prompting(texts)
+
+    def aligned_prompts(self, texts: list[str], *, return_entropy: bool = False) -> Tensor | tuple[Tensor, Tensor]:
+        """The soft prompts (B, K, d_e) after W, for texts as the Prompting LLM reads them (with
+        ``return_entropy`` also each step's entropy, with its graph). A W with a mixture table also reads the
+        steps' mixture weights."""
+        if self.alignment.has_table:
+            soft, entropy, weights = self.prompting(texts, return_weights=True)
+            aligned = self.alignment(soft, weights)
+        elif return_entropy:
+            soft, entropy = self.prompting(texts, return_entropy=True)
+            aligned = self.alignment(soft)
+        else:
+            return self.alignment(self.prompting(texts))
+        return (aligned, entropy) if return_entropy else aligned
 
     def _prompting_inputs(self, texts: list[str], instruction: str) -> list[str]:
         if self.config.conditioning is Conditioning.INSTRUCTION_TEXT:
@@ -356,8 +374,8 @@ class PromptEmbedder(nn.Module):
         if self.config.conditioning is Conditioning.INSTRUCTION:
             if use_cache and not self.training and not torch.is_grad_enabled():
                 return self._cached_prompt(instruction)
-            return self.alignment(self.soft_prompts([instruction])[0])
-        return self.alignment(self.soft_prompts(self._prompting_inputs(texts, instruction)))
+            return self.aligned_prompts([instruction])[0]
+        return self.aligned_prompts(self._prompting_inputs(texts, instruction))
 
     def _cached_prompt(self, instruction: str) -> Tensor:
         pinned = _PINNED_PROMPTS.get()
@@ -378,7 +396,7 @@ class PromptEmbedder(nn.Module):
         hit = cache.get(instruction)
         if hit is not None:
             return hit
-        aligned = self.alignment(self.soft_prompts([instruction])[0])
+        aligned = self.aligned_prompts([instruction])[0]
         cache[instruction] = aligned  # into the dict of the state it was made in, current or already replaced
         return aligned
 

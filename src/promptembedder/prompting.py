@@ -194,17 +194,23 @@ class PromptingLLM(nn.Module):
                 mask[i, width - len(row) :] = 1
         return input_ids.to(self.device), mask.to(self.device)
 
-    def forward(self, texts: list[str], *, return_entropy: bool = False) -> Tensor | tuple[Tensor, Tensor]:
+    def forward(
+        self, texts: list[str], *, return_entropy: bool = False, return_weights: bool = False
+    ) -> Tensor | tuple[Tensor, ...]:
         """Soft prompts (B, K, hidden_size) for B texts (instructions, or instruction + text); with
         ``return_entropy`` also the entropy (B, K) of each step's relaxed distribution (see
-        :func:`relaxed_entropy`), with its graph, for a regulariser or a diagnosis."""
+        :func:`relaxed_entropy`), with its graph, for a regulariser or a diagnosis; with ``return_weights``
+        (soft, entropy, weights): the relaxed distributions (B, K, V) themselves, which a mixture-table
+        alignment map reads."""
         input_ids, mask = self._left_padded(texts)
         if self._compiled_generate is not None:
             # A CUDA-graphed function reuses its output memory on the next call; a prompt kept longer (the
             # eval-time prompt cache, prompted documents and queries in one step) needs its own copy.
-            soft, entropy = (t.clone() for t in self._compiled_generate(input_ids, mask))
+            soft, entropy, weights = (t.clone() for t in self._compiled_generate(input_ids, mask, return_weights))
         else:
-            soft, entropy = self.generate(input_ids, mask)
+            soft, entropy, weights = self.generate(input_ids, mask, return_weights)
+        if return_weights:
+            return soft, entropy, weights
         return (soft, entropy) if return_entropy else soft
 
     def compile_generation(
@@ -220,27 +226,29 @@ class PromptingLLM(nn.Module):
             flag = getattr(self.model, "is_gradient_checkpointing", False)
         return self.training and torch.is_grad_enabled() and bool(flag)
 
-    def generate(self, input_ids: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
-        """Soft prompts (B, K, hidden_size) and their steps' entropies (B, K) from left-padded ids and mask."""
+    def generate(self, input_ids: Tensor, mask: Tensor, weights: bool = False) -> tuple[Tensor, Tensor, Tensor]:
+        """Soft prompts (B, K, hidden_size), their steps' entropies (B, K) and, with ``weights``, their relaxed
+        distributions (B, K, V) (else an empty (B, K, 0)), from left-padded ids and mask."""
         patched: list[nn.Module] = []
         step = self._factored_step(input_ids, mask, patched) or self._step
         try:
             if self.kv_cache and not self._checkpointing():
-                return self._generate_cached(input_ids, mask, step)
-            return self._generate_full(input_ids, mask, step)
+                return self._generate_cached(input_ids, mask, step, weights)
+            return self._generate_full(input_ids, mask, step, weights)
         finally:
             for module in patched:  # the graph keeps what it needs; the modules go back to normal
                 del module.forward
 
-    def _step(self, vocab: Tensor, **inputs) -> tuple[Tensor, Tensor, object]:
-        """One generation step: the next soft token (B, d), its distribution's entropy (B,), the model's cache."""
+    def _step(self, vocab: Tensor, **inputs) -> tuple[Tensor, Tensor, object, Tensor]:
+        """One generation step: the next soft token (B, d), its distribution's entropy (B,), the model's cache,
+        and the distribution (B, V) itself."""
         out = self.model(logits_to_keep=1, **inputs)
         logits = out.logits[:, -1].float()
         # A head may be padded past the embedding table; those ids never were real tokens.
         logits = logits[:, : vocab.shape[0]]
         weights = relax(logits, self.relaxation, self.temperature, self.training)
         soft = weights.to(vocab.dtype) @ vocab[: logits.shape[-1]]
-        return soft, relaxed_entropy(logits, self.temperature), getattr(out, _CACHE_KEY, None)
+        return soft, relaxed_entropy(logits, self.temperature), getattr(out, _CACHE_KEY, None), weights
 
     def _head_is_plain(self, input_ids: Tensor, mask: Tensor) -> bool:
         """Whether logits are exactly hidden @ W_head^T (no bias, scaling or soft-capping), checked once."""
@@ -294,34 +302,35 @@ class PromptingLLM(nn.Module):
             module.forward = functools.partial(_factored_linear, module, anchor, store, index)
             patched.append(module)
 
-        def step(_vocab: Tensor, **inputs) -> tuple[Tensor, Tensor, object]:
+        def step(_vocab: Tensor, **inputs) -> tuple[Tensor, Tensor, object, Tensor]:
             out = decoder(**inputs)
             hidden = out.last_hidden_state[:, -1]
             logits = _FactoredMatmul.apply(hidden, head.weight.detach(), anchor, store, head_index, True).float()
             logits = logits[:, : vocab.shape[0]]
-            p = relax(logits, self.relaxation, self.temperature, self.training).to(vocab.dtype)
-            soft = _FactoredMatmul.apply(p, vocab.detach()[: logits.shape[-1]], anchor, store, 0, False)
-            return soft, relaxed_entropy(logits, self.temperature), getattr(out, _CACHE_KEY, None)
+            p = relax(logits, self.relaxation, self.temperature, self.training)
+            soft = _FactoredMatmul.apply(p.to(vocab.dtype), vocab.detach()[: logits.shape[-1]], anchor, store, 0, False)
+            return soft, relaxed_entropy(logits, self.temperature), getattr(out, _CACHE_KEY, None), p
 
         return step
 
-    def _generate_full(self, input_ids: Tensor, mask: Tensor, step) -> tuple[Tensor, Tensor]:
+    def _generate_full(self, input_ids: Tensor, mask: Tensor, step, keep: bool) -> tuple[Tensor, Tensor, Tensor]:
         # Every step re-reads the whole sequence: K forward passes over L, L+1, ..., L+K-1 positions.
         vocab = vocabulary_embeddings(self.model)
         embeds = self.model.get_input_embeddings()(input_ids)
         positions = (mask.cumsum(-1) - 1).clamp(min=0)
         ones = mask.new_ones((mask.shape[0], 1))
-        soft_tokens, entropies = [], []
+        soft_tokens, entropies, weights = [], [], []
         for _ in range(self.num_soft_tokens):
-            soft, entropy, _ = step(vocab, inputs_embeds=embeds, attention_mask=mask, position_ids=positions)
+            soft, entropy, _, p = step(vocab, inputs_embeds=embeds, attention_mask=mask, position_ids=positions)
             soft_tokens.append(soft)
             entropies.append(entropy)
+            weights.append(p if keep else p[:, :0])
             embeds = torch.cat([embeds, soft[:, None]], dim=1)
             mask = torch.cat([mask, ones], dim=1)
             positions = torch.cat([positions, positions[:, -1:] + 1], dim=1)
-        return torch.stack(soft_tokens, dim=1), torch.stack(entropies, dim=1)
+        return torch.stack(soft_tokens, dim=1), torch.stack(entropies, dim=1), torch.stack(weights, dim=1)
 
-    def _generate_cached(self, input_ids: Tensor, mask: Tensor, step) -> tuple[Tensor, Tensor]:
+    def _generate_cached(self, input_ids: Tensor, mask: Tensor, step, keep: bool) -> tuple[Tensor, Tensor, Tensor]:
         # The instruction is read once; each later step reads only the previous soft token against the cached
         # keys/values (L + K - 1 positions in all instead of K*L + K(K-1)/2). The cache holds graph tensors,
         # so backward reaches the instruction's states through every step.
@@ -330,16 +339,17 @@ class PromptingLLM(nn.Module):
         positions = (mask.cumsum(-1) - 1).clamp(min=0)
         ones = mask.new_ones((mask.shape[0], 1))
         past = None
-        soft_tokens, entropies = [], []
+        soft_tokens, entropies, weights = [], [], []
         for _ in range(self.num_soft_tokens):
             inputs = dict(inputs_embeds=embeds, attention_mask=mask, position_ids=positions, use_cache=True)
-            soft, entropy, past = step(vocab, **inputs, **{_CACHE_KEY: past})
+            soft, entropy, past, p = step(vocab, **inputs, **{_CACHE_KEY: past})
             soft_tokens.append(soft)
             entropies.append(entropy)
+            weights.append(p if keep else p[:, :0])
             embeds = soft[:, None]
             mask = torch.cat([mask, ones], dim=1)
             positions = positions[:, -1:] + 1
-        return torch.stack(soft_tokens, dim=1), torch.stack(entropies, dim=1)
+        return torch.stack(soft_tokens, dim=1), torch.stack(entropies, dim=1), torch.stack(weights, dim=1)
 
 
 @torch.no_grad()

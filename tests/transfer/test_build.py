@@ -11,6 +11,7 @@ from safetensors.torch import load_file, save_file
 from transformers import AutoModel
 
 from promptembedder import PromptEmbedder
+from promptembedder.prompting import vocabulary_embeddings
 from promptembedder.training import ConfigError, Trainer
 from promptembedder.training.checkpoint import list_checkpoints
 from promptembedder.transfer import (
@@ -89,6 +90,42 @@ def test_only_w_changes_and_the_result_is_a_normal_saved_model(setup, tmp_path):
     assert recorded == {"source": str(setup["run"] / "model"), "init": "vocab"}
 
 
+def test_mixture_init_trains_only_w_and_rebuilds_its_table_on_load(setup, tmp_path):
+    from promptembedder.transfer import SoftPromptError, export_soft_prompts
+
+    config = setup["config"](tmp_path / "run", "mixture")
+    initial = build_transfer_model(Trainer(config).config, device="cpu")
+    vocab = build_transfer_model(setup["config"](tmp_path / "vocab", "vocab"), device="cpu")
+    assert initial.alignment.has_table and initial.config.mixture_table and not vocab.alignment.has_table
+    torch.testing.assert_close(initial.alignment.linear.weight, vocab.alignment.linear.weight)  # W starts at W0
+    instruction = json.loads(open(setup["files"][0]).readline())["instruction"]
+    with torch.no_grad():
+        _, _, weights = initial.prompting([instruction], return_weights=True)
+        # Source and target share one tokenizer here: a soft token's weight on a shared token lands on the
+        # target's own row for it, and only the weight on the rest (the special tokens) goes through W0.
+        ids = initial.alignment.table_ids
+        rest = torch.ones(weights.shape[-1], dtype=torch.bool)
+        rest[ids] = False
+        rows = initial.embedding.model.get_input_embeddings().weight
+        through_w0 = vocab.alignment(vocabulary_embeddings(initial.prompting.model)[rest])
+        want = weights[0][:, ids] @ rows[ids] + weights[0][:, rest] @ through_w0
+        mixture_error = (initial.aligned_prompts([instruction])[0] - want).norm()
+        vocab_error = (vocab.aligned_prompts([instruction])[0] - want).norm()  # W0 alone only comes near
+        assert mixture_error < 1e-3 * want.norm() and vocab_error > 20 * mixture_error, (mixture_error, vocab_error)
+
+    saved = PromptEmbedder.from_pretrained(Trainer(config).run(), device="cpu")
+    assert saved.alignment.has_table and saved.config.mixture_table
+    checkpoint = list_checkpoints(tmp_path / "run" / "checkpoints")[-1]
+    trained = sorted(load_file(str(checkpoint / "trainable.safetensors")))
+    assert trained == ["alignment.linear.bias", "alignment.linear.weight"]  # the table is never trained nor saved
+    again = PromptEmbedder.from_pretrained(tmp_path / "run" / "model", device="cpu")
+    texts = ["the red cat runs", "a big dog eats"]
+    assert abs(saved.encode(texts, instruction=instruction) - again.encode(texts, instruction=instruction)).max() < 1e-6
+    assert saved.fingerprint() != vocab.fingerprint()
+    with pytest.raises(SoftPromptError, match="mixture table"):
+        export_soft_prompts(saved, [instruction]).attach(saved)
+
+
 def test_transfer_resumes_exactly(setup, tmp_path, monkeypatch):
     Trainer(setup["config"](tmp_path / "straight", "compose", "steps=4")).run()
     config = setup["config"](tmp_path / "resumed", "compose", "steps=4", "checkpoint_every=2")
@@ -158,7 +195,9 @@ def test_bad_transfer_configs(setup, tmp_path):
         Trainer(setup["config"](setup["run"], "vocab"))
     with pytest.raises(ConfigError, match="prompting_training must stay 'full'"):
         setup["config"](tmp_path / "out", "vocab", "prompting_training=lora")
-    with pytest.raises(ConfigError, match="transfer.init='svd' is not valid; choose one of: vocab, random, compose"):
+    with pytest.raises(
+        ConfigError, match="transfer.init='svd' is not valid; choose one of: vocab, random, compose, mix"
+    ):
         setup["config"](tmp_path / "out", "svd")
     prepared = prepare_transfer_config(setup["config"](tmp_path / "out", "random", "model.num_soft_tokens=7"))
     assert prepared.model.num_soft_tokens == 3 and prepared.transfer.init is TransferInit.RANDOM

@@ -40,6 +40,8 @@ class TransferInit(str, Enum):
     """nn.Linear's default initialisation (seeded)."""
     COMPOSE = "compose"
     """The trained W followed by a least-squares map from the old backbone's input space to the new one's."""
+    MIXTURE = "mixture"
+    """VOCAB plus a mixture table: each soft token's weight on a shared token lands on the new backbone's own row."""
 
 
 class Method(str, Enum):

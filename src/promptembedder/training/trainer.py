@@ -419,8 +419,8 @@ class Trainer:
             return None, None
         if not isinstance(model, PromptEmbedder) or model.config.conditioning is not Conditioning.INSTRUCTION:
             return None, None
-        soft, entropy = model.prompting([instruction], return_entropy=True)
-        return model.alignment(soft[0]), entropy
+        aligned, entropy = model.aligned_prompts([instruction], return_entropy=True)
+        return aligned[0], entropy
 
     # ---------------------------------------------------------------- evaluation on the dev slice
     @torch.no_grad()

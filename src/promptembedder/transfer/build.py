@@ -8,7 +8,11 @@ That map can start from
                embeddings (what a fresh PromptEmbedder starts from);
 - ``random``:  nn.Linear's default initialisation;
 - ``compose``: the trained W followed by a least-squares map M from the old backbone's input space to the
-               new one's, fitted on the tokens the two backbones' vocabularies share: x -> (x W_old + b_old) M + c.
+               new one's, fitted on the tokens the two backbones' vocabularies share: x -> (x W_old + b_old) M + c;
+- ``mixture``: ``vocab`` plus a mixture table (see :class:`~promptembedder.alignment.AlignmentMap`): the weight a
+               soft token puts on a shared token lands on the new backbone's own row for it, and W learns only a
+               correction. The prompts are token mixtures, so this carries them however badly a linear map
+               carries words between the two vocabularies.
 
 Everything here is used by :class:`promptembedder.training.Trainer` when ``config.transfer.source`` is set.
 """
@@ -151,7 +155,7 @@ class FrozenPromptingLLM(PromptingLLM):
 
     def _freeze(self) -> None:
         self.model.requires_grad_(False)
-        self._remembered: dict[tuple[str, ...], tuple[Tensor, Tensor]] = {}
+        self._remembered: dict[tuple[str, ...], tuple[Tensor, Tensor, Tensor]] = {}
         super().train(False)
 
     @classmethod
@@ -164,19 +168,24 @@ class FrozenPromptingLLM(PromptingLLM):
     def train(self, mode: bool = True) -> FrozenPromptingLLM:
         return super().train(False)
 
-    def forward(self, texts: list[str], *, return_entropy: bool = False) -> Tensor | tuple[Tensor, Tensor]:
-        key = tuple(texts)
+    def forward(
+        self, texts: list[str], *, return_entropy: bool = False, return_weights: bool = False
+    ) -> Tensor | tuple[Tensor, ...]:
+        key = (return_weights, *texts)  # mixture weights (B, K, V) are kept only for the models that read them
         made = self._remembered.get(key)  # one lookup: another thread may clear the dict at any moment
         if made is None:
             # Normal tensors even when called under inference_mode (encode): a remembered prompt is fed to
             # the trainable W later, and autograd cannot save an inference tensor for backward.
             with torch.inference_mode(False), torch.no_grad():
-                soft, entropy = super().forward(texts, return_entropy=True)
-            made = (soft.detach(), entropy.detach())
+                made = tuple(t.detach() for t in super().forward(texts, return_weights=True))
+            if not return_weights:
+                made = (*made[:2], made[2][..., :0])
             if len(self._remembered) >= self.max_remembered:
                 self._remembered.clear()
             self._remembered[key] = made
-        return made if return_entropy else made[0]
+        if return_weights:
+            return made
+        return made[:2] if return_entropy else made[0]
 
 
 # --------------------------------------------------------------------------- initialising the new W
@@ -287,7 +296,11 @@ def build_transfer_model(config: TrainConfig, *, device: str | torch.device | No
     model.config = copy.deepcopy(config.model)
     model.prompting = FrozenPromptingLLM.freeze(model.prompting)
     init = config.transfer.init
-    if init is TransferInit.VOCAB:
+    if init is TransferInit.MIXTURE:
+        model.config.mixture_table = True  # saved with the model, so every load rebuilds the table
+        if not model.alignment.has_table:
+            model.alignment.build_mixture_table(lm, lm_tokenizer, backbone, backbone_tokenizer)
+    if init in (TransferInit.VOCAB, TransferInit.MIXTURE):
         model.alignment.init_from_vocabularies(lm, lm_tokenizer, backbone, backbone_tokenizer)
     elif init is TransferInit.COMPOSE:
         model.alignment.num_anchors = _compose_from_source(model, source, meta)

@@ -121,6 +121,11 @@ class SoftPrompts:
         trained for another Prompting LLM's prompts (a model transferred from the same source passes).
         """
         _conditioned_on_instruction(model)
+        if model.alignment.has_table:
+            raise SoftPromptError(
+                "this model's alignment map has a mixture table (transfer.init=mixture), which reads each soft "
+                "token's mixture weights; stored prompts hold only the soft vectors. Encode with the model itself"
+            )
         if self.width != model.alignment.in_features:
             raise SoftPromptError(
                 f"width mismatch: these soft prompts are {self.width} wide but the model's alignment map takes "
