@@ -15,6 +15,9 @@ For the source PromptEmbedder (Prompting LLM -> W -> its Embedding LLM) and each
    trained W carries what the prompt means and a new W starts from nothing.
 3. **Nearest tokens**: of each soft vector s in the prompter's vocabulary, of W s in the backbone's, and of
    W0' s in each target's (W0' its anchor fit). Cosine near 1: a token mixture any backbone can read.
+4. **What a mixture table gives each target** (``transfer.init=mixture``): the share of the prompts' mixture
+   weight on tokens the target shares (``shared_mass``), the nearest-token cosine of the mixture-table output
+   and its cosine with W0' s.
 
 Writes ``diagnosis.json`` and ``diagnosis.md`` (a table per model) to ``--out``.
 """
@@ -31,7 +34,7 @@ import torch
 import torch.nn.functional as F
 
 from promptembedder import PromptEmbedder
-from promptembedder.alignment import held_out_map_accuracy, least_squares_map, shared_anchors
+from promptembedder.alignment import AlignmentMap, held_out_map_accuracy, least_squares_map, shared_anchors
 from promptembedder.atomic import write_text
 from promptembedder.models.loading import load_base_model
 from promptembedder.prompting import nearest_tokens, prompt_statistics, vocabulary_embeddings
@@ -72,8 +75,9 @@ def main() -> None:
 
         instructions = _instructions_in([sample_dir()])
     prompting, prompt_tok = model.prompting.model, model.prompting.tokenizer
-    soft, entropy = model.prompting(instructions, return_entropy=True)  # (N, K, d_p), (N, K)
+    soft, entropy, weights = model.prompting(instructions, return_weights=True)  # (N, K, d_p), (N, K), (N, K, V)
     flat = soft.reshape(-1, soft.shape[-1]).float()
+    flat_weights = weights.reshape(-1, weights.shape[-1]).float()
     report: dict = {"model": str(args.model), "instructions": len(instructions)}
     report["softness"] = prompt_statistics(model.prompting, instructions, made=(soft, entropy))
 
@@ -120,7 +124,20 @@ def main() -> None:
         target, target_tok = load_base_model(name)
         wt, bt, fit_t = anchor_fit(prompting, prompt_tok, target, target_tok)
         cos_t, ids_t = nearest_tokens(flat @ wt + bt, vocabulary_embeddings(target), args.top)
-        report["targets"][name] = {**fit_t, "anchor_mean_cos": float(cos_t[:, 0].mean())}
+        # What transfer.init=mixture starts from: the weight on shared tokens lands on the target's own rows.
+        table = AlignmentMap(flat.shape[-1], wt.shape[1])
+        table.linear.weight.copy_(wt.T)
+        table.linear.bias.copy_(bt)
+        table.build_mixture_table(prompting, prompt_tok, target, target_tok)
+        mixed = table(flat, flat_weights)
+        cos_m, _ = nearest_tokens(mixed, vocabulary_embeddings(target), 1)
+        report["targets"][name] = {
+            **fit_t,
+            "anchor_mean_cos": float(cos_t[:, 0].mean()),
+            "shared_mass": float(flat_weights[:, table.table_ids].sum(-1).mean()),
+            "mixture_mean_cos": float(cos_m[:, 0].mean()),
+            "cos_mixture_vs_anchor_output": float(F.cosine_similarity(mixed, flat @ wt + bt, dim=-1).mean()),
+        }
         for n, row in enumerate(rows):
             row[name] = list(zip(decode(target_tok, ids_t[n]), cos_t[n].tolist(), strict=True))
         del target

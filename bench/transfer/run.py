@@ -134,6 +134,9 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("bench/transfer/results"))
     parser.add_argument("--keep-checkpoints", action="store_true", help="Keep the arms' checkpoints (GBs).")
     parser.add_argument(
+        "--set", dest="overrides", action="append", default=[], help="KEY=VALUE for every arm, e.g. entropy_floor=2.0."
+    )
+    parser.add_argument(
         "--merge",
         action="store_true",
         help="Add these targets to --out's results.json (same source, steps and eval grid) instead of replacing it.",
@@ -152,6 +155,7 @@ def main() -> None:
         "keep_checkpoints=1",
         "seed=0",
         f"data.train_files=[{', '.join(args.data)}]",
+        *args.overrides,
     ]
     started = time.perf_counter()
     source = args.source

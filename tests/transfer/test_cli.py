@@ -32,6 +32,23 @@ def test_transfer_command_trains_w_and_the_model_is_evaluable(setup, tmp_path):
     assert report.is_file()
 
 
+def test_transfer_command_stops_itself_at_a_plateau_and_says_when(setup, tmp_path):
+    out = tmp_path / "run"
+    args = ["transfer", "--from", str(setup["run"]), "--embedding-model", str(setup["target"]), "--init", "mixture"]
+    settings = [f"data.train_files=[{setup['files'][0]}, {setup['files'][1]}]", "model.max_length=32"]
+    settings += ["batch_size=8", "steps=12", "data.dev_per_task=8", "eval_every=0", f"output_dir={out}"]
+    settings += ["optim.alignment_lr=1e-12"]  # W hardly moves: the dev ranking (so MRR) is flat from the start
+    result = CliRunner().invoke(app, args + [arg for s in settings for arg in ("--set", s)])
+    assert result.exit_code == 0, result.output
+    recorded = json.loads((out / "config.json").read_text())
+    assert recorded["patience"] == 3 and recorded["eval_every"] == 1  # the defaults a transfer gets
+    assert "4 of 12 steps in" in result.output and "stopped at a plateau (patience 3)" in result.output
+    assert json.loads((out / "summary.json").read_text())["stopped"] == "plateau"
+    assert PromptEmbedder.from_pretrained(out / "model", device="cpu").alignment.has_table
+    result = CliRunner().invoke(app, args + ["--patience", "0"] + [a for s in settings for a in ("--set", s)])
+    assert result.exit_code == 0 and "12 of 12 steps" in result.output, result.output
+
+
 def test_transfer_command_errors_are_clean(setup, tmp_path):
     empty = tmp_path / "empty-run"
     (empty / "checkpoints").mkdir(parents=True)

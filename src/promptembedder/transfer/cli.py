@@ -10,6 +10,9 @@ import typer
 
 from promptembedder.training.config import TransferInit
 
+DEFAULT_PATIENCE = 3
+"""Dev evaluations without a gain after which a transfer stops (W alone plateaus early: issue 15)."""
+
 prompts_app = typer.Typer(help="Soft prompts that travel between backbones.", no_args_is_help=True)
 
 
@@ -25,10 +28,18 @@ def transfer_command(
     set_: list[str] = typer.Option([], "--set", help="Override a config key, e.g. --set steps=50 (repeatable)."),
     resume: bool = typer.Option(False, "--resume", help="Continue from the newest checkpoint in output_dir."),
     checkpoint: Path = typer.Option(None, "--checkpoint", help="Continue from this checkpoint folder."),
+    patience: int = typer.Option(
+        None,
+        "--patience",
+        min=0,
+        help=f"Stop once this many dev evaluations in a row bring no gain (0: run all steps). Default: the "
+        f"config's patience, or {DEFAULT_PATIENCE} when it has none (dev evaluated every steps/20 if eval_every is 0).",
+    ),
 ) -> None:
     """Keep a trained Prompting LLM frozen and train only a new alignment map W for another Embedding LLM.
 
     Same data, loss, checkpoints, progress and metrics as train. The Prompting LLM's settings are the source's.
+    It stops by itself once the dev score plateaus and says how many steps and minutes that took.
     """
     from promptembedder.data.format import DataFormatError
     from promptembedder.training.config import ConfigError, config_from_dict, load_config
@@ -39,6 +50,10 @@ def transfer_command(
         data = load_config(config, set_).to_dict()
         data["transfer"] = {"source": source, "init": init.value}
         data["model"]["embedding_model"] = embedding_model
+        if patience is not None or not data["patience"]:
+            data["patience"] = DEFAULT_PATIENCE if patience is None else patience
+        if data["patience"] and not data["eval_every"]:
+            data["eval_every"] = max(1, data["steps"] // 20)
         # Rebuilt from the dict: --from/--embedding-model/--init get the validation a YAML transfer section gets.
         trainer = Trainer(config_from_dict(data))
         out = trainer.run(resume=str(checkpoint) if checkpoint else resume)
