@@ -83,8 +83,11 @@ class BenchTrainer(Trainer):
         return params
 
 
-def run_arm(overrides: list[str], label: str, step0: bool = True) -> dict:
+def run_arm(overrides: list[str], label: str, step0: bool = True, reuse: bool = False) -> dict:
     config = load_config(None, overrides)
+    done = Path(config.output_dir) / "arm.json"
+    if reuse and done.is_file():  # an arm an interrupted run of this script finished: its recorded result
+        return json.loads(done.read_text())
     trainer = BenchTrainer(config, step0=step0)
     tic = time.perf_counter()
     trainer.run()
@@ -105,6 +108,7 @@ def run_arm(overrides: list[str], label: str, step0: bool = True) -> dict:
         "output_dir": config.output_dir,
     }
     print(json.dumps(result), flush=True)
+    done.write_text(json.dumps(result, indent=2))
     return result
 
 
@@ -133,8 +137,15 @@ def main() -> None:
     parser.add_argument("--runs", type=Path, default=Path("runs/transfer-bench"), help="Run folders (large).")
     parser.add_argument("--out", type=Path, default=Path("bench/transfer/results"))
     parser.add_argument("--keep-checkpoints", action="store_true", help="Keep the arms' checkpoints (GBs).")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], help="KEY=VALUE for every arm.")
     parser.add_argument(
-        "--set", dest="overrides", action="append", default=[], help="KEY=VALUE for every arm, e.g. entropy_floor=2.0."
+        "--scratch-set",
+        action="append",
+        default=[],
+        help="KEY=VALUE for the scratch arms only (what a frozen Prompting LLM cannot take, e.g. entropy_floor=2.0).",
+    )
+    parser.add_argument(
+        "--reuse", action="store_true", help="Keep the result of an arm whose run folder already holds one (arm.json)."
     )
     parser.add_argument(
         "--merge",
@@ -200,11 +211,12 @@ def main() -> None:
             f"checkpoint_every={args.steps}",
         ]
         runs = args.runs / Path(target).name
-        arms = {"scratch": run_arm([*arm_settings, f"output_dir={runs / 'scratch'}"], "scratch")}
+        scratch = [*arm_settings, *args.scratch_set, f"output_dir={runs / 'scratch'}"]
+        arms = {"scratch": run_arm(scratch, "scratch", reuse=args.reuse)}
         for init in args.inits:
             out = runs / f"transfer-{init}"
             extra = [f"transfer.source={source}", f"transfer.init={init}", f"output_dir={out}"]
-            arms[f"transfer-{init}"] = run_arm([*arm_settings, *extra], f"transfer-{init}")
+            arms[f"transfer-{init}"] = run_arm([*arm_settings, *extra], f"transfer-{init}", reuse=args.reuse)
         if not args.keep_checkpoints:
             for arm in arms.values():
                 shutil.rmtree(Path(arm["output_dir"]) / "checkpoints", ignore_errors=True)
