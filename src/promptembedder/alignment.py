@@ -97,20 +97,24 @@ def held_out_map_accuracy(
     return hits / n_test
 
 
-def _anchor_fit(
+def anchor_fit(
     source_model: PreTrainedModel,
     source_tokenizer: PreTrainedTokenizerBase,
     target_model: PreTrainedModel,
     target_tokenizer: PreTrainedTokenizerBase,
-    in_features: int,
-    bias: bool,
+    *,
+    bias: bool = True,
+    error: type[Exception] = ValueError,
+    hint: str = "use alignment_init='random' for this pair of models",
 ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
-    """Shared tokens' ids (source, target), both models' embeddings of them, the least-squares W0 (d_in, d_out), b0."""
+    """Shared tokens' ids (source, target), both models' embeddings of them (x, y), and the least-squares W0
+    (d_in, d_out) and b0 of y on x. Fewer shared tokens than dimensions to fit raise ``error`` with ``hint``."""
     src_ids, tgt_ids = shared_anchors(source_tokenizer, target_tokenizer)
-    if len(src_ids) < in_features:
-        raise ValueError(
+    width = vocabulary_embeddings(source_model).shape[1]
+    if len(src_ids) < width:
+        raise error(
             f"Only {len(src_ids)} tokens are shared by the two vocabularies, fewer than the "
-            f"{in_features} dimensions to fit; use alignment_init='random' for this pair of models."
+            f"{width} dimensions to fit; {hint}."
         )
     x = vocabulary_embeddings(source_model).detach()[src_ids.to(source_model.device)].float().cpu()
     y = vocabulary_embeddings(target_model).detach()[tgt_ids.to(target_model.device)].float().cpu()
@@ -177,10 +181,8 @@ class AlignmentMap(nn.Module):
         target_tokenizer: PreTrainedTokenizerBase,
     ) -> int:
         """Fit W on the shared tokens' input embeddings; returns the number of anchors found."""
-        bias = self.linear.bias is not None
-        src_ids, _, _, _, w, b = _anchor_fit(
-            source_model, source_tokenizer, target_model, target_tokenizer, self.in_features, bias
-        )
+        vocabularies = (source_model, source_tokenizer, target_model, target_tokenizer)
+        src_ids, _, _, _, w, b = anchor_fit(*vocabularies, bias=self.linear.bias is not None)
         self.linear.weight.copy_(w.T.to(self.linear.weight))
         if self.linear.bias is not None:
             self.linear.bias.copy_(b.to(self.linear.bias))
@@ -197,10 +199,8 @@ class AlignmentMap(nn.Module):
         target_tokenizer: PreTrainedTokenizerBase,
     ) -> int:
         """Build the fixed table D from the shared tokens (W itself is left as it is); returns their number."""
-        bias = self.linear.bias is not None
-        src_ids, _, x, y, w, b = _anchor_fit(
-            source_model, source_tokenizer, target_model, target_tokenizer, self.in_features, bias
-        )
+        vocabularies = (source_model, source_tokenizer, target_model, target_tokenizer)
+        src_ids, _, x, y, w, b = anchor_fit(*vocabularies, bias=self.linear.bias is not None)
         rows = y - (x @ w + b)  # b is zero for a map without bias
         device = self.linear.weight.device
         self.table_ids = src_ids.to(device)

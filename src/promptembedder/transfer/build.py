@@ -29,7 +29,7 @@ from safetensors.torch import load_file
 from torch import Tensor, nn
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from promptembedder.alignment import AlignmentMap, least_squares_map, shared_anchors
+from promptembedder.alignment import AlignmentMap, anchor_fit
 from promptembedder.config import AlignmentInit, PromptEmbedderConfig
 from promptembedder.embedder import (
     ALIGNMENT_NAME,
@@ -39,7 +39,7 @@ from promptembedder.embedder import (
     PromptEmbedder,
     weights_fingerprint,
 )
-from promptembedder.prompting import PromptingLLM, vocabulary_embeddings
+from promptembedder.prompting import PromptingLLM
 from promptembedder.training.config import ConfigError, TrainConfig, TransferInit
 
 logger = logging.getLogger(__name__)
@@ -201,16 +201,15 @@ def fit_backbone_map(
     bias: bool = True,
 ) -> tuple[Tensor, Tensor, int]:
     """M (d_old, d_new), c (d_new) and the anchor count of the least-squares map between two input spaces."""
-    old_ids, new_ids = shared_anchors(old_tokenizer, new_tokenizer)
-    width = vocabulary_embeddings(old_model).shape[1]
-    if len(old_ids) < width:
-        raise TransferError(
-            f"only {len(old_ids)} tokens are shared by the old and the new Embedding LLM's vocabularies, fewer "
-            f"than the {width} dimensions to fit; use transfer.init=vocab or random for this pair"
-        )
-    x = vocabulary_embeddings(old_model).detach()[old_ids.to(old_model.device)].float().cpu()
-    y = vocabulary_embeddings(new_model).detach()[new_ids.to(new_model.device)].float().cpu()
-    m, c = least_squares_map(x, y, bias=bias)
+    old_ids, _, _, _, m, c = anchor_fit(
+        old_model,
+        old_tokenizer,
+        new_model,
+        new_tokenizer,
+        bias=bias,
+        error=TransferError,
+        hint="these are the old and the new Embedding LLM's: use transfer.init=vocab or random for this pair",
+    )
     return m, c, len(old_ids)
 
 
