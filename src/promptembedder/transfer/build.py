@@ -148,6 +148,7 @@ class FrozenPromptingLLM(PromptingLLM):
     """
 
     max_remembered = 4096
+    max_remembered_weights = 256
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -178,9 +179,10 @@ class FrozenPromptingLLM(PromptingLLM):
             # the trainable W later, and autograd cannot save an inference tensor for backward.
             with torch.inference_mode(False), torch.no_grad():
                 made = tuple(t.detach() for t in super().forward(texts, return_weights=True))
-            if not return_weights:
-                made = (*made[:2], made[2][..., :0])
-            if len(self._remembered) >= self.max_remembered:
+            if not return_weights:  # a new empty tensor: a view would keep the whole (B, K, V) alive
+                made = (*made[:2], made[2].new_empty((*made[2].shape[:-1], 0)))
+            # Entries with weights are ~1 MB per prompt, so fewer of them are kept before starting afresh.
+            if len(self._remembered) >= (self.max_remembered_weights if return_weights else self.max_remembered):
                 self._remembered.clear()
             self._remembered[key] = made
         if return_weights:
