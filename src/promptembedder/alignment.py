@@ -172,7 +172,6 @@ class AlignmentMap(nn.Module):
             )
         return out + weights[..., self.table_ids].to(self.table_rows.dtype) @ self.table_rows
 
-    @torch.no_grad()
     def init_from_vocabularies(
         self,
         source_model: PreTrainedModel,
@@ -181,16 +180,8 @@ class AlignmentMap(nn.Module):
         target_tokenizer: PreTrainedTokenizerBase,
     ) -> int:
         """Fit W on the shared tokens' input embeddings; returns the number of anchors found."""
-        vocabularies = (source_model, source_tokenizer, target_model, target_tokenizer)
-        src_ids, _, _, _, w, b = anchor_fit(*vocabularies, bias=self.linear.bias is not None)
-        self.linear.weight.copy_(w.T.to(self.linear.weight))
-        if self.linear.bias is not None:
-            self.linear.bias.copy_(b.to(self.linear.bias))
-        self.num_anchors = len(src_ids)
-        logger.info("alignment map fitted on %d shared vocabulary anchors", self.num_anchors)
-        return self.num_anchors
+        return self.fit_vocabularies(source_model, source_tokenizer, target_model, target_tokenizer)
 
-    @torch.no_grad()
     def build_mixture_table(
         self,
         source_model: PreTrainedModel,
@@ -200,10 +191,32 @@ class AlignmentMap(nn.Module):
     ) -> int:
         """Build the fixed table D from the shared tokens (W itself is left as it is); returns their number."""
         vocabularies = (source_model, source_tokenizer, target_model, target_tokenizer)
+        return self.fit_vocabularies(*vocabularies, weights=False, table=True)
+
+    @torch.no_grad()
+    def fit_vocabularies(
+        self,
+        source_model: PreTrainedModel,
+        source_tokenizer: PreTrainedTokenizerBase,
+        target_model: PreTrainedModel,
+        target_tokenizer: PreTrainedTokenizerBase,
+        *,
+        weights: bool = True,
+        table: bool = False,
+    ) -> int:
+        """One anchor fit W0, b0 on the shared tokens; set W to it (``weights``) and/or build the mixture table
+        relative to it (``table``). Returns the number of shared tokens."""
+        vocabularies = (source_model, source_tokenizer, target_model, target_tokenizer)
         src_ids, _, x, y, w, b = anchor_fit(*vocabularies, bias=self.linear.bias is not None)
-        rows = y - (x @ w + b)  # b is zero for a map without bias
-        device = self.linear.weight.device
-        self.table_ids = src_ids.to(device)
-        self.table_rows = rows.to(device=device, dtype=torch.float32)
-        logger.info("mixture table built on %d shared tokens", len(src_ids))
+        if weights:
+            self.linear.weight.copy_(w.T.to(self.linear.weight))
+            if self.linear.bias is not None:
+                self.linear.bias.copy_(b.to(self.linear.bias))
+            self.num_anchors = len(src_ids)
+            logger.info("alignment map fitted on %d shared vocabulary anchors", self.num_anchors)
+        if table:
+            device = self.linear.weight.device
+            self.table_ids = src_ids.to(device)
+            self.table_rows = (y - (x @ w + b)).to(device=device, dtype=torch.float32)  # b is 0 without bias
+            logger.info("mixture table built on %d shared tokens", len(src_ids))
         return len(src_ids)

@@ -317,11 +317,16 @@ class PromptEmbedder(nn.Module):
             torch.manual_seed(seed)
         alignment = AlignmentMap(prompting.hidden_size, embedding.hidden_size, bias=config.alignment_bias)
         alignment.to(device=prompting.device, dtype=torch.float32)
-        vocabularies = (prompting_lm, prompting_tokenizer, embedding_model, embedding_tokenizer)
-        if config.alignment_init is AlignmentInit.VOCAB:
-            alignment.init_from_vocabularies(*vocabularies)
-        if config.mixture_table:  # a function of the two vocabularies alone, so rebuilt here on every load
-            alignment.build_mixture_table(*vocabularies)
+        vocab = config.alignment_init is AlignmentInit.VOCAB
+        if vocab or config.mixture_table:  # the table is a function of the two vocabularies: rebuilt on every load
+            alignment.fit_vocabularies(
+                prompting_lm,
+                prompting_tokenizer,
+                embedding_model,
+                embedding_tokenizer,
+                weights=vocab,
+                table=config.mixture_table,
+            )
         return cls(config, prompting, alignment, embedding).eval()  # like from_pretrained: ready to encode
 
     # ---------------------------------------------------------------- the forward pass

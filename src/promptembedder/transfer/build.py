@@ -292,18 +292,18 @@ def build_transfer_model(config: TrainConfig, *, device: str | torch.device | No
             f"{meta['prompting_hidden_size']}; the save is inconsistent"
         )
     build_config = copy.deepcopy(config.model)
-    build_config.alignment_init = AlignmentInit.RANDOM  # W is set below, by transfer.init
+    build_config.alignment_init = AlignmentInit.RANDOM  # W (and any table) is set below, by transfer.init
+    build_config.mixture_table = False
     model = PromptEmbedder.from_modules(build_config, lm, lm_tokenizer, backbone, backbone_tokenizer, seed=config.seed)
     model.config = copy.deepcopy(config.model)
     model.prompting = FrozenPromptingLLM.freeze(model.prompting)
     init = config.transfer.init
-    if init is TransferInit.MIXTURE:
-        model.config.mixture_table = True  # saved with the model, so every load rebuilds the table
-        if not model.alignment.has_table:
-            model.alignment.build_mixture_table(lm, lm_tokenizer, backbone, backbone_tokenizer)
-    if init in (TransferInit.VOCAB, TransferInit.MIXTURE):
-        model.alignment.init_from_vocabularies(lm, lm_tokenizer, backbone, backbone_tokenizer)
-    elif init is TransferInit.COMPOSE:
+    table = init is TransferInit.MIXTURE or config.model.mixture_table
+    model.config.mixture_table = table  # saved with the model, so every load rebuilds the table
+    fit = init in (TransferInit.VOCAB, TransferInit.MIXTURE)
+    if fit or table:  # one anchor fit for W and the table alike
+        model.alignment.fit_vocabularies(lm, lm_tokenizer, backbone, backbone_tokenizer, weights=fit, table=table)
+    if init is TransferInit.COMPOSE:
         model.alignment.num_anchors = _compose_from_source(model, source, meta)
     logger.info(
         "transfer from %s to %s: W %d->%d (%s init), Prompting LLM frozen",
