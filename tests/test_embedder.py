@@ -164,6 +164,27 @@ def test_a_suffix_prompt_model_saves_loads_and_embeds_differently_from_a_prefix_
     np.testing.assert_array_equal(restored.encode(TEXTS, instruction=INSTRUCTION), expected)
 
 
+def test_a_mean_last_model_is_twice_as_wide_trains_saves_and_loads(tmp_path):
+    """pooling ``mean+last`` with a template: every width a user reads (encode, the reported dimension,
+    truncate_dim's bound) is the pooled one, twice the backbone's, and a training step reaches the prompter."""
+    kwargs = dict(num_soft_tokens=3, device="cpu", max_length=64)
+    prompting, backbone = str(_saved_prompting(tmp_path)), str(_saved_backbone(tmp_path))
+    model = PromptEmbedder.from_models(prompting, backbone, pooling="mean+last", text_template="prompteol", **kwargs)
+    width = 2 * model.embedding.hidden_size
+    assert model.get_sentence_embedding_dimension() == width
+    expected = model.encode(TEXTS, instruction=INSTRUCTION)
+    assert expected.shape == (len(TEXTS), width)
+    np.testing.assert_allclose(np.linalg.norm(expected, axis=1), 1.0, atol=1e-5)
+    assert model.encode(TEXTS, instruction=INSTRUCTION, truncate_dim=width).shape == (len(TEXTS), width)
+    model.train()
+    loss = model(TEXTS, INSTRUCTION, use_cache=False).sum()
+    loss.backward()
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.prompting.parameters())
+    restored = PromptEmbedder.from_pretrained(model.save_pretrained(tmp_path / "saved"), device="cpu")
+    assert restored.config.pooling.value == "mean+last"
+    np.testing.assert_array_equal(restored.encode(TEXTS, instruction=INSTRUCTION), expected)
+
+
 def test_a_mixture_table_model_trains_through_the_weights_saves_and_loads(tmp_path):
     kwargs = dict(num_soft_tokens=3, device="cpu", max_length=64)
     prompting, backbone = str(_saved_prompting(tmp_path)), str(_saved_backbone(tmp_path))

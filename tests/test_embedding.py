@@ -157,3 +157,23 @@ def test_a_template_without_one_text_slot_is_a_clear_error():
         PromptEmbedderConfig(text_template="no slot here")
     assert "text_template" not in PromptEmbedderConfig().identity_json()  # old models keep their identity
     assert "text_template" in PromptEmbedderConfig(text_template="prompteol").identity_json()
+
+
+@pytest.mark.parametrize("kind", ["gemma", "bert"])
+def test_mean_last_pools_both_read_outs_so_a_cosine_is_their_mean(kind):
+    """``mean+last``: [mean/|mean| ; last/|last|] / sqrt(2), a unit vector twice as wide, even unnormalised, so
+    the dot product of two embeddings is the mean of the mean-pooled and the last-token cosines."""
+    from promptembedder.embedding import raw_pooling
+
+    model, tokenizer = tiny_embedding_model(kind)
+    both, mean, last = (EmbeddingLLM(model, tokenizer, pooling=p) for p in ("mean+last", "mean", "last"))
+    assert both.output_dim == 2 * both.hidden_size and mean.output_dim == mean.hidden_size
+    torch.manual_seed(1)
+    prefix = torch.randn(2, both.hidden_size)
+    with torch.no_grad():
+        b, m, la = (e(LONGER, prefix=prefix) for e in (both, mean, last))
+        with raw_pooling():
+            raw = both(LONGER, prefix=prefix)
+    torch.testing.assert_close(raw, b)  # the balance of the halves is the read-out, not a scale to undo
+    torch.testing.assert_close(b.norm(dim=-1), torch.ones(len(LONGER)))
+    torch.testing.assert_close(b @ b.T, ((m @ m.T) + (la @ la.T)) / 2, atol=1e-5, rtol=1e-5)

@@ -34,6 +34,11 @@ class Pooling(str, Enum):
     """The hidden state of the last real token (whatever the padding side)."""
     MEAN = "mean"
     """The mean over the text's tokens (a causal model's leading BOS state is text-independent: left out)."""
+    MEAN_LAST = "mean+last"
+    """Both read-outs side by side, each L2-normalised and scaled by 1/sqrt(2): a unit vector twice the
+    backbone's width whose cosine with another is the mean of the two read-outs' cosines. With a text template
+    the last state summarises the text (what retrieval rewards) and the mean keeps its detail (what STS and
+    clustering reward), so one model need not choose."""
 
 
 PROMPTEOL_TEMPLATE = 'This sentence : "{text}" means in one word:"'

@@ -449,7 +449,7 @@ class PromptEmbedder(nn.Module):
         return self.embedding.device
 
     def get_sentence_embedding_dimension(self) -> int:
-        return self.embedding.hidden_size
+        return self.embedding.output_dim
 
     get_embedding_dimension = get_sentence_embedding_dimension  # sentence-transformers' newer name
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import math
 import warnings
 from collections.abc import Iterator
 
@@ -118,6 +119,11 @@ class EmbeddingLLM(nn.Module):
     @property
     def hidden_size(self) -> int:
         return self.model.get_input_embeddings().embedding_dim
+
+    @property
+    def output_dim(self) -> int:
+        """The width of a pooled embedding: the hidden size, twice it for ``mean+last``."""
+        return self.hidden_size * (2 if self.pooling is Pooling.MEAN_LAST else 1)
 
     @property
     def device(self) -> torch.device:
@@ -241,10 +247,15 @@ class EmbeddingLLM(nn.Module):
                 module.training = mode
 
     def _pool(self, hidden: Tensor, mask: Tensor, pool_mask: Tensor) -> Tensor:
-        if self.pooling is Pooling.LAST:
+        if self.pooling is not Pooling.MEAN:
             # The last real token, whichever side the padding is on.
             positions = torch.arange(mask.shape[1], device=mask.device)
-            last = (positions * mask).argmax(dim=1)
-            return hidden[torch.arange(hidden.shape[0], device=hidden.device), last]
+            last = hidden[torch.arange(hidden.shape[0], device=hidden.device), (positions * mask).argmax(dim=1)]
+            if self.pooling is Pooling.LAST:
+                return last
         weights = pool_mask / pool_mask.sum(dim=1, keepdim=True).clamp(min=1.0)
-        return torch.einsum("bld,bl->bd", hidden, weights)
+        mean = torch.einsum("bld,bl->bd", hidden, weights)
+        if self.pooling is Pooling.MEAN:
+            return mean
+        # Each half unit length even for raw pooling: their balance is the read-out itself, not a scale to undo.
+        return torch.cat([F.normalize(mean, dim=-1), F.normalize(last, dim=-1)], dim=-1) / math.sqrt(2.0)

@@ -25,7 +25,9 @@ from promptembedder.evaluation.encoder import Encoder
         ("baseline:gemma3-270m:last", ("baseline", {"model": "gemma3-270m", "pooling": "last"})),
         ("instruct:gemma3-270m", ("instruct", {"model": "gemma3-270m", "pooling": "mean"})),
         ("instruct:owner/model:last", ("instruct", {"model": "owner/model", "pooling": "last"})),
-        ("prompteol:gemma3-270m", ("prompteol", {"model": "gemma3-270m"})),
+        ("prompteol:gemma3-270m", ("prompteol", {"model": "gemma3-270m", "pooling": "last"})),
+        ("prompteol:gemma3-270m:mean+last", ("prompteol", {"model": "gemma3-270m", "pooling": "mean+last"})),
+        ("baseline:gemma3-270m:mean+last", ("baseline", {"model": "gemma3-270m", "pooling": "mean+last"})),
         (
             "untrained:smollm2-135m->gemma3-270m",
             ("untrained", {"prompting": "smollm2-135m", "embedding": "gemma3-270m"}),
@@ -50,6 +52,8 @@ def test_parse_spec_folder(tmp_path: Path) -> None:
         "instruct:",
         "prompteol:",
         "prompteol:no-such-model",
+        "prompteol:gemma3-270m:mean",
+        "prompteol::last",
         "/no/such/folder",
     ],
 )
@@ -202,5 +206,26 @@ def test_prompteol_cuts_a_long_text_but_keeps_the_read_out() -> None:
     (wrapped,) = eol.wrap(["word " * 500])
     assert wrapped.endswith('" means in one word:"')
     assert len(backbone.tokenizer(wrapped)["input_ids"]) <= backbone.max_length
-    with pytest.raises(ValueError, match="pooling='last'"):
+    with pytest.raises(ValueError, match="pooling='last' or 'mean\+last'"):
         PromptEOLEncoder(tiny_embedder("gemma", pooling="mean").embedding, "tiny")
+
+
+def test_prompteol_mean_last_sets_the_templated_mean_beside_the_last_state() -> None:
+    """``prompteol:NAME:mean+last``: both read-outs of one templated forward, each unit length, side by side;
+    PromptEOL's own read-out keeps its fingerprint (and so its cached embeddings)."""
+    from promptembedder.evaluation.baselines import PROMPTEOL_TEMPLATE, PromptEOLEncoder
+
+    from tiny import tiny_embedder
+
+    texts = ["the cat sat on the mat", "stocks fell"]
+    wrapped = [PROMPTEOL_TEMPLATE.format(text=t) for t in texts]
+    both = PromptEOLEncoder(tiny_embedder("gemma", pooling="mean+last").embedding, "tiny")
+    last = PromptEOLEncoder(tiny_embedder("gemma", pooling="last").embedding, "tiny")
+    mean = tiny_embedder("gemma", pooling="mean").embedding(wrapped).detach().numpy()
+    out = both.encode_queries(texts, "any instruction")
+    width = mean.shape[1]
+    assert out.shape == (2, 2 * width) and both.name == "prompteol:tiny:mean+last"
+    np.testing.assert_allclose(out[:, :width] * np.sqrt(2), mean, atol=1e-5)
+    np.testing.assert_allclose(out[:, width:] * np.sqrt(2), last.encode_queries(texts, None), atol=1e-5)
+    assert both.fingerprint() != last.fingerprint()
+    assert last.fingerprint() == PromptEOLEncoder(tiny_embedder("gemma", pooling="last").embedding, "tiny").fingerprint()

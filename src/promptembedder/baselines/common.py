@@ -75,7 +75,7 @@ class BaselineEmbedder(nn.Module):
         return self.embedding.device
 
     def get_sentence_embedding_dimension(self) -> int:
-        return self.embedding.hidden_size
+        return self.embedding.output_dim
 
     # The same batching, ordering and normalisation as a PromptEmbedder's (they only call self(...),
     # self.embed_documents(...), train/eval and the dimension).

@@ -7,8 +7,9 @@
 ``instruct:NAME[:mean|last]``          the same with the instruction as plain text in front of each query
                                        (``"Instruct: {instruction}\\nQuery: "``, in the soft prompt's slot
                                        and, like it, left out of pooling; documents plain; default mean)
-``prompteol:NAME``                     PromptEOL: the frozen LLM reads ``This sentence : "[X]" means in one
-                                       word:"`` and its last state is the embedding (both sides, no instruction)
+``prompteol:NAME[:last|mean+last]``    PromptEOL: the frozen LLM reads ``This sentence : "[X]" means in one
+                                       word:"`` and its last state is the embedding (both sides, no instruction);
+                                       ``mean+last`` sets the mean over the templated text beside it
 ``minilm``                             all-MiniLM-L6-v2 (mean pooling, normalised), a widely used reference
 ``untrained:PROMPTING->EMBEDDING``     a fresh, seeded ``PromptEmbedder.from_models(PROMPTING, EMBEDDING)``
 =====================================  ===============================================================
@@ -34,11 +35,12 @@ SPEC_FORMS = (
     "DIR (a saved PromptEmbedder, LoRA or prompt-tuning folder)",
     "baseline:NAME:mean | baseline:NAME:last (frozen Embedding LLM, no prompt)",
     "instruct:NAME[:mean|last] (instruction as plain text in front of queries)",
-    "prompteol:NAME (the text in PromptEOL's one-word template, last token)",
+    "prompteol:NAME[:last|mean+last] (the text in PromptEOL's one-word template, last token [and mean])",
     "minilm (all-MiniLM-L6-v2 sentence embedder)",
     "untrained:PROMPTING->EMBEDDING (fresh, seeded PromptEmbedder)",
 )
-POOLINGS = ("mean", "last")
+POOLINGS = ("mean", "last", "mean+last")
+PROMPTEOL_POOLINGS = ("last", "mean+last")
 
 
 class ModelSpecError(ValueError):
@@ -152,6 +154,8 @@ class PromptEOLEncoder:
     backbone over pooling the text itself, which is what a soft prompt placed after the text would exploit.
 
     A text too long for the backbone is cut to fit, never the template: its closing words are the read-out.
+    The backbone's pooling picks the read-out: ``last`` (PromptEOL's own) or ``mean+last`` (that state beside the
+    mean over the templated text, see :class:`~promptembedder.config.Pooling`).
     """
 
     ignores_instruction = True
@@ -160,15 +164,18 @@ class PromptEOLEncoder:
         from promptembedder.config import Pooling
         from promptembedder.embedding import EmbeddingLLM
 
-        if backbone.pooling is not Pooling.LAST:
-            raise ValueError("PromptEOL reads the last token's state: build the EmbeddingLLM with pooling='last'")
+        if backbone.pooling is Pooling.MEAN:
+            raise ValueError(
+                "PromptEOL reads the last token's state: build the EmbeddingLLM with pooling='last' or 'mean+last'"
+            )
         self.backbone = backbone
-        self.name = f"prompteol:{model}"
+        both = backbone.pooling is Pooling.MEAN_LAST
+        self.name = f"prompteol:{model}" + (":mean+last" if both else "")
         # The same frozen weights behind the Embedding LLM's own text_template, which wraps and cuts every text.
         self._reader = EmbeddingLLM(
             backbone.model,
             backbone.tokenizer,
-            pooling="last",
+            pooling=backbone.pooling,
             normalize=True,
             max_length=backbone.max_length,
             text_template=PROMPTEOL_TEMPLATE,
@@ -181,13 +188,15 @@ class PromptEOLEncoder:
             "max_length": backbone.max_length,
             "dtype": str(backbone.dtype),
         }
+        if both:  # (only here, so that PromptEOL's own read-out keeps its cached embeddings)
+            settings["pooling"] = Pooling.MEAN_LAST.value
         self._fingerprint = _fingerprint(settings, weights_digest(backbone.model))
 
     @classmethod
-    def from_name(cls, model: str, *, device: str | None = None) -> PromptEOLEncoder:
+    def from_name(cls, model: str, pooling: str = "last", *, device: str | None = None) -> PromptEOLEncoder:
         from promptembedder.embedding import EmbeddingLLM
 
-        return cls(EmbeddingLLM.from_name(model, pooling="last", normalize=True, device=device), model)
+        return cls(EmbeddingLLM.from_name(model, pooling=pooling, normalize=True, device=device), model)
 
     def fingerprint(self) -> str:
         return self._fingerprint
@@ -206,7 +215,7 @@ class PromptEOLEncoder:
             parts = [
                 self._reader(texts[i : i + batch_size]).float().cpu().numpy() for i in range(0, len(texts), batch_size)
             ]
-        out = np.concatenate(parts) if parts else np.zeros((0, self.backbone.hidden_size), dtype=np.float32)
+        out = np.concatenate(parts) if parts else np.zeros((0, self._reader.output_dim), dtype=np.float32)
         return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
 
     def encode_queries(self, texts: Sequence[str], instruction: str | None, batch_size: int = 32) -> np.ndarray:
@@ -323,10 +332,16 @@ def parse_spec(spec: str) -> tuple[str, dict[str, Any]]:
         _check_name(spec, name)
         return kind, {"model": name, "pooling": pooling}
     if sep and kind == "prompteol":
-        if not rest:
+        name, pooling = rest, "last"
+        head, colon, tail = rest.rpartition(":")
+        if colon and tail in POOLINGS:
+            name, pooling = head, tail
+        if not name:
             raise ModelSpecError(spec, "no model name")
-        _check_name(spec, rest)
-        return "prompteol", {"model": rest}
+        if pooling not in PROMPTEOL_POOLINGS:
+            raise ModelSpecError(spec, f"prompteol: reads the last token, pooling one of {', '.join(PROMPTEOL_POOLINGS)}")
+        _check_name(spec, name)
+        return "prompteol", {"model": name, "pooling": pooling}
     if sep and kind == "untrained":
         prompting, arrow, embedding = rest.partition("->")
         if not (arrow and prompting.strip() and embedding.strip()):
@@ -349,7 +364,7 @@ def load_encoder(spec: str, *, seed: int = 0, device: str | None = None) -> Any:
             args["model"], args["pooling"], instruction_in_text=kind == "instruct", device=device
         )
     if kind == "prompteol":
-        return PromptEOLEncoder.from_name(args["model"], device=device)
+        return PromptEOLEncoder.from_name(args["model"], args["pooling"], device=device)
     from promptembedder import PromptEmbedder
 
     if kind == "untrained":

@@ -53,7 +53,7 @@ class EmbeddingService:
 
     @property
     def dimension(self) -> int:
-        return self.servable.embedding.hidden_size
+        return self.servable.embedding.output_dim
 
     # ------------------------------------------------------------------ on the event loop
     def _how_to_add(self) -> str:
