@@ -339,7 +339,7 @@ def parse_spec(spec: str) -> tuple[str, dict[str, Any]]:
         if not name:
             raise ModelSpecError(spec, "no model name")
         if pooling not in PROMPTEOL_POOLINGS:
-            raise ModelSpecError(spec, f"prompteol: reads the last token, pooling one of {', '.join(PROMPTEOL_POOLINGS)}")
+            raise ModelSpecError(spec, f"prompteol: reads the last token: pooling {' or '.join(PROMPTEOL_POOLINGS)}")
         _check_name(spec, name)
         return "prompteol", {"model": name, "pooling": pooling}
     if sep and kind == "untrained":
