@@ -185,6 +185,34 @@ def test_a_mean_last_model_is_twice_as_wide_trains_saves_and_loads(tmp_path):
     np.testing.assert_array_equal(restored.encode(TEXTS, instruction=INSTRUCTION), expected)
 
 
+def test_a_gated_model_starts_as_the_frozen_backbone_and_learns_how_much_prompt_to_add(tmp_path):
+    """prompt_gate: at g = 0 every instruction gives the plain backbone's embedding exactly (a fresh prompt cannot
+    hurt), the loss still has a gradient on g, and g saves and loads with W; an ungated model's identity is
+    unchanged by the option's existence."""
+    kwargs = dict(num_soft_tokens=3, device="cpu", max_length=64)
+    prompting, backbone = str(_saved_prompting(tmp_path)), str(_saved_backbone(tmp_path))
+    gated = PromptEmbedder.from_models(prompting, backbone, prompt_gate=True, **kwargs)
+    plain = gated.encode(TEXTS)
+    assert float(gated.alignment.gate) == 0.0
+    np.testing.assert_allclose(gated.encode(TEXTS, instruction=INSTRUCTION), plain, atol=1e-6)
+    np.testing.assert_allclose(gated.encode(TEXTS, instruction="another task altogether"), plain, atol=1e-6)
+    gated.train()
+    (gated(TEXTS, INSTRUCTION, use_cache=False) * torch.tensor(plain[::-1].copy())).sum().backward()
+    assert gated.alignment.gate.grad is not None and float(gated.alignment.gate.grad.abs()) > 0
+    with torch.no_grad():
+        gated.alignment.gate.fill_(0.5)
+    gated.eval()
+    halfway = gated.encode(TEXTS, instruction=INSTRUCTION)
+    assert not np.allclose(halfway, plain, atol=1e-4)
+    np.testing.assert_allclose(np.linalg.norm(halfway, axis=1), 1.0, atol=1e-5)
+    restored = PromptEmbedder.from_pretrained(gated.save_pretrained(tmp_path / "saved"), device="cpu")
+    assert float(restored.alignment.gate) == 0.5
+    np.testing.assert_array_equal(restored.encode(TEXTS, instruction=INSTRUCTION), halfway)
+    ungated = PromptEmbedder.from_models(prompting, backbone, **kwargs)
+    assert ungated.alignment.gate is None and '"prompt_gate"' not in ungated.config.identity_json()
+    assert gated.fingerprint() != ungated.fingerprint()
+
+
 def test_a_mixture_table_model_trains_through_the_weights_saves_and_loads(tmp_path):
     kwargs = dict(num_soft_tokens=3, device="cpu", max_length=64)
     prompting, backbone = str(_saved_prompting(tmp_path)), str(_saved_backbone(tmp_path))

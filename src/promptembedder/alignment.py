@@ -141,9 +141,12 @@ class AlignmentMap(nn.Module):
     vocabularies, rebuilt whenever the model is built, never saved (it is n_shared x d_out, often 100+ MB).
     """
 
-    def __init__(self, in_features: int, out_features: int, bias: bool = True) -> None:
+    def __init__(self, in_features: int, out_features: int, bias: bool = True, gate: bool = False) -> None:
         super().__init__()
         self.linear = nn.Linear(in_features, out_features, bias=bias)
+        # The prompt gate g (config.prompt_gate): how much of the prompted embedding replaces the plain one. It
+        # belongs to this backbone as W does, so it lives, saves and transfers (afresh, at 0) with W.
+        self.gate = nn.Parameter(torch.zeros(())) if gate else None
         self.num_anchors: int | None = None
         self.register_buffer("table_ids", None, persistent=False)
         self.register_buffer("table_rows", None, persistent=False)

@@ -139,6 +139,14 @@ class PromptEmbedderConfig:
             "on the shared tokens) carries the rest and learns as a correction. What transfer.init=mixture sets."
         },
     )
+    prompt_gate: bool = field(
+        default=False,
+        metadata={
+            "help": "Blend each prompted embedding with the same text's plain one, e = plain + g (prompted - plain), "
+            "g a learned scalar (kept with W) that starts at 0: step 0 is the frozen backbone exactly and training "
+            "adds only as much of the prompt as helps. Costs one more forward (no gradient) of each prompted text."
+        },
+    )
     max_length: int = field(
         default=512, metadata={"help": "Most tokens the Embedding LLM reads, soft prompt included."}
     )
@@ -204,6 +212,8 @@ class PromptEmbedderConfig:
             del data["text_template"]  # likewise a model that reads its texts as they are
         if not data["mixture_table"]:
             del data["mixture_table"]  # and one whose W reads the soft vectors alone
+        if not data["prompt_gate"]:
+            del data["prompt_gate"]  # and one that reads its prompted embeddings as they come
         return json.dumps(data, indent=2, sort_keys=True)
 
     def to_dict(self) -> dict[str, Any]:

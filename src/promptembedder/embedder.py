@@ -315,7 +315,9 @@ class PromptEmbedder(nn.Module):
         embedding = EmbeddingLLM.from_config(embedding_model, embedding_tokenizer, config)
         if seed is not None:
             torch.manual_seed(seed)
-        alignment = AlignmentMap(prompting.hidden_size, embedding.hidden_size, bias=config.alignment_bias)
+        alignment = AlignmentMap(
+            prompting.hidden_size, embedding.hidden_size, bias=config.alignment_bias, gate=config.prompt_gate
+        )
         alignment.to(device=prompting.device, dtype=torch.float32)
         vocab = config.alignment_init is AlignmentInit.VOCAB
         if vocab or config.mixture_table:  # the table is a function of the two vocabularies: rebuilt on every load
@@ -425,7 +427,10 @@ class PromptEmbedder(nn.Module):
             prefix = prompt
         else:
             prefix = self.prompt_for(texts, instruction, use_cache=use_cache)
-        return self.embedding(texts, prefix=prefix, max_length=max_length)
+        out = self.embedding(texts, prefix=prefix, max_length=max_length)
+        if prefix is None or self.alignment.gate is None:
+            return out
+        return self.embedding.blend(texts, out, self.alignment.gate, max_length=max_length)
 
     @property
     def prompts_documents(self) -> bool:

@@ -194,6 +194,18 @@ class EmbeddingLLM(nn.Module):
         pooled = self._pool(hidden.float(), mask, pool_mask)
         return F.normalize(pooled, dim=-1) if self.normalize and not _RAW_POOLING.get() else pooled
 
+    def blend(self, texts: list[str], prompted: Tensor, gate: Tensor, max_length: int | None = None) -> Tensor:
+        """``plain + gate * (prompted - plain)`` over unit vectors: the prompted embeddings of ``texts`` drawn towards
+        their plain ones (no gradient: the backbone is frozen and the plain side has nothing to learn), renormalised
+        as :meth:`forward` normalises. Both sides are unit length first, even under :func:`raw_pooling`, so the
+        blend means the same whoever calls it. At ``gate == 0`` this *is* the frozen backbone, whatever the prompt,
+        and its gradient still tells the gate which way helps (ReZero's trick, for a prompt)."""
+        with torch.no_grad():
+            plain = F.normalize(self(texts, max_length=max_length), dim=-1)
+        prompted = F.normalize(prompted, dim=-1)
+        mixed = plain + gate.to(prompted.dtype) * (prompted - plain)
+        return F.normalize(mixed, dim=-1) if self.normalize and not _RAW_POOLING.get() else mixed
+
     def _layout(self, ids: list[list[int]], num_soft: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """Padded token ids, attention mask, pooling mask and soft-prompt slots (B, width), built on the CPU and
         moved in one transfer each. Row i reads [BOS/CLS?][K soft tokens][the rest of its tokens], or with a

@@ -122,3 +122,24 @@ def test_load_servable_tells_a_bundle_from_a_model_and_refuses_anything_else(sav
         load_servable(saved["bundle"], tasks=TASKS, device="cpu")
     with pytest.raises(BundleError, match="--prompting is for a bundle"):
         load_servable(saved["model"], prompting=saved["model"], device="cpu")
+
+
+def test_a_gated_model_is_served_blended_as_it_encodes(tmp_path):
+    """prompt_gate: the server blends the prompted vector with the plain one by the learned g, from a bundle
+    without the Prompting LLM (g read from its alignment file) and from the model itself."""
+    from promptembedder import PromptEmbedder
+    from promptembedder.serving.bundle import servable_model
+
+    from tiny import save_tiny_pair
+
+    prompting, embedding = save_tiny_pair(tmp_path, kind="gemma")
+    model = PromptEmbedder.from_models(prompting, embedding, num_soft_tokens=3, device="cpu", prompt_gate=True)
+    with torch.no_grad():
+        model.alignment.gate.fill_(0.3)
+    bundle = load_bundle(export_bundle(model, TASKS, tmp_path / "bundle"), device="cpu")
+    assert float(bundle.gate) == pytest.approx(0.3)
+    for servable in (bundle, servable_model(model, TASKS)):
+        for instruction in TASKS.values():
+            expected = model.encode(TEXTS, instruction=instruction)
+            np.testing.assert_allclose(_embed(servable, instruction), expected, atol=1e-6)
+            assert not np.allclose(expected, model.encode(TEXTS), atol=1e-4)

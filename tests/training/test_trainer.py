@@ -188,6 +188,18 @@ def test_prompted_documents_and_lora_prompting_train(tiny_setup, tmp_path):
     assert all(np.isfinite(losses(tmp_path / "run")))
 
 
+def test_a_gated_model_trains_its_gate_with_w_and_grad_cache_matches_the_plain_step(tiny_setup, tmp_path):
+    """prompt_gate: g is in the optimiser's W group and moves off 0 (so the prompt starts to count); the blend's
+    extra plain forward is as exact under GradCache as the step it replaces."""
+    gate = ("model.prompt_gate=true", "steps=3")
+    plain = PromptEmbedder.from_pretrained(Trainer(make_config(tiny_setup, tmp_path / "a", *gate)).run(), device="cpu")
+    cached = make_config(tiny_setup, tmp_path / "b", *gate, "grad_cache_chunk=3")
+    chunked = PromptEmbedder.from_pretrained(Trainer(cached).run(), device="cpu")
+    assert float(plain.alignment.gate) != 0.0
+    torch.testing.assert_close(chunked.alignment.gate, plain.alignment.gate, atol=1e-6, rtol=1e-5)
+    torch.testing.assert_close(chunked.alignment.linear.weight, plain.alignment.linear.weight, atol=1e-6, rtol=1e-5)
+
+
 def test_broken_data_line_stops_before_training(tiny_setup, tmp_path):
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"task": "t", "instruction": "i", "query": "q", "positive": "p", "negatives": []}\n{"task": 3}\n')

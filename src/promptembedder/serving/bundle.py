@@ -137,6 +137,7 @@ class Servable:
     task_prompts: dict[str, Tensor] = field(repr=False)  # instruction -> (K, d_e), on the embedding's device
     config: PromptEmbedderConfig
     model: PromptEmbedder | None = None
+    gate: Tensor | None = None  # config.prompt_gate's learned g (with W in alignment.safetensors), else None
 
     @property
     def num_soft_tokens(self) -> int:
@@ -222,6 +223,9 @@ def load_bundle(
         embedding = model.embedding
     stored = load_file(str(folder / TASK_PROMPTS_NAME), device=str(embedding.device))
     tasks = check_tasks(meta["tasks"], f"{folder / BUNDLE_NAME}")
+    gate = None
+    if config.prompt_gate:
+        gate = model.alignment.gate if model is not None else _stored_gate(folder, str(embedding.device))
     return Servable(
         name=folder.resolve().name,
         embedding=embedding,
@@ -229,7 +233,15 @@ def load_bundle(
         task_prompts={tasks[task]: prompt for task, prompt in stored.items()},
         config=config,
         model=model,
+        gate=gate,
     )
+
+
+def _stored_gate(folder: Path, device: str) -> Tensor:
+    weights = load_file(str(folder / ALIGNMENT_NAME), device=device)
+    if "gate" not in weights:
+        raise BundleError(f"{folder / ALIGNMENT_NAME} has no prompt gate, which its config asks for; export it again")
+    return weights["gate"]
 
 
 @torch.no_grad()
@@ -241,7 +253,13 @@ def servable_model(model: PromptEmbedder, tasks: dict[str, str] | None = None, *
     if tasks and model.config.conditioning is Conditioning.INSTRUCTION:
         prompts = {instruction: model.prompt_for([], instruction, use_cache=False) for instruction in tasks.values()}
     return Servable(
-        name=name, embedding=model.embedding, tasks=tasks, task_prompts=prompts, config=model.config, model=model
+        name=name,
+        embedding=model.embedding,
+        tasks=tasks,
+        task_prompts=prompts,
+        config=model.config,
+        model=model,
+        gate=model.alignment.gate,
     )
 
 

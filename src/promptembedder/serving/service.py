@@ -133,7 +133,10 @@ class EmbeddingService:
                 if prefix is None:
                     prefix = self._prompt(texts, instruction)
             limit = self.max_tokens + self.prefix_tokens(instruction)
-            vectors = F.normalize(servable.embedding(texts, prefix=prefix, max_length=limit), dim=-1)
+            vectors = servable.embedding(texts, prefix=prefix, max_length=limit)
+            if prefix is not None and servable.gate is not None:  # as PromptEmbedder.forward blends it
+                vectors = servable.embedding.blend(texts, vectors, servable.gate, max_length=limit)
+            vectors = F.normalize(vectors, dim=-1)
         return vectors.float().cpu().numpy()
 
     def _prompt(self, texts: list[str], instruction: str) -> torch.Tensor:
