@@ -41,6 +41,7 @@ SPEC_FORMS = (
 )
 POOLINGS = ("mean", "last", "mean+last")
 PROMPTEOL_POOLINGS = ("last", "mean+last")
+_DEFAULT_POOLING = {"baseline": "", "instruct": "mean", "prompteol": "last"}  # "": the spec must name one
 
 
 class ModelSpecError(ValueError):
@@ -320,28 +321,19 @@ def parse_spec(spec: str) -> tuple[str, dict[str, Any]]:
     if spec == "minilm":
         return "minilm", {}
     kind, sep, rest = spec.partition(":")
-    if sep and kind in ("baseline", "instruct"):
-        name, pooling = rest, "mean" if kind == "instruct" else ""
+    if sep and kind in _DEFAULT_POOLING:  # NAME[:POOLING]: the model name may itself hold a colon
+        name, pooling = rest, _DEFAULT_POOLING[kind]
         head, colon, tail = rest.rpartition(":")
         if colon and tail in POOLINGS:
             name, pooling = head, tail
         if not name:
             raise ModelSpecError(spec, "no model name")
+        if kind == "prompteol" and pooling not in PROMPTEOL_POOLINGS:
+            raise ModelSpecError(spec, f"prompteol: reads the last token: pooling {' or '.join(PROMPTEOL_POOLINGS)}")
         if pooling not in POOLINGS:
             raise ModelSpecError(spec, f"{kind}: needs a pooling, one of {', '.join(POOLINGS)}")
         _check_name(spec, name)
         return kind, {"model": name, "pooling": pooling}
-    if sep and kind == "prompteol":
-        name, pooling = rest, "last"
-        head, colon, tail = rest.rpartition(":")
-        if colon and tail in POOLINGS:
-            name, pooling = head, tail
-        if not name:
-            raise ModelSpecError(spec, "no model name")
-        if pooling not in PROMPTEOL_POOLINGS:
-            raise ModelSpecError(spec, f"prompteol: reads the last token: pooling {' or '.join(PROMPTEOL_POOLINGS)}")
-        _check_name(spec, name)
-        return "prompteol", {"model": name, "pooling": pooling}
     if sep and kind == "untrained":
         prompting, arrow, embedding = rest.partition("->")
         if not (arrow and prompting.strip() and embedding.strip()):

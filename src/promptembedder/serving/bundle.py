@@ -23,6 +23,7 @@ from pathlib import Path
 
 import torch
 import yaml
+from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 from torch import Tensor
 
@@ -238,10 +239,13 @@ def load_bundle(
 
 
 def _stored_gate(folder: Path, device: str) -> Tensor:
-    weights = load_file(str(folder / ALIGNMENT_NAME), device=device)
-    if "gate" not in weights:
-        raise BundleError(f"{folder / ALIGNMENT_NAME} has no prompt gate, which its config asks for; export it again")
-    return weights["gate"]
+    """The gate scalar alone from the bundle's alignment file (W itself is not needed without a Prompting LLM)."""
+    with safe_open(str(folder / ALIGNMENT_NAME), framework="pt", device=device) as weights:
+        if "gate" not in weights.keys():
+            raise BundleError(
+                f"{folder / ALIGNMENT_NAME} has no prompt gate, which its config asks for; export it again"
+            )
+        return weights.get_tensor("gate")
 
 
 @torch.no_grad()
