@@ -140,3 +140,5 @@ def test_mine_refuses_bad_input_with_one_message(tmp_path):
     assert bad_model.exit_code == 2 and "no-such-model" in bad_model.output
     one = CliRunner().invoke(app, ["mine", "--data", str(tmp_path / "d"), "--per-task", "1"])
     assert one.exit_code == 2 and "per_task" in one.output
+    pool = CliRunner().invoke(app, ["mine", "--data", str(tmp_path / "d"), "--pooling", "max"])
+    assert pool.exit_code == 2 and "--pooling 'max'" in pool.output and "mean+last" in pool.output

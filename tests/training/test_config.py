@@ -29,6 +29,8 @@ def test_defaults_and_overrides(tmp_path):
         (["patience=-1"], "patience and min_delta must be >= 0"),
         (["entropy_floor=-1"], "entropy_floor and entropy_weight must be >= 0"),
         (["entropy_floor=2", "method=lora"], "entropy_floor acts on a Prompting LLM that trains"),
+        (["optim.gate_lr=0.01"], "optim.gate_lr sets the prompt gate's rate: add model.prompt_gate=true"),
+        (["optim.gate_lr=-1", "model.prompt_gate=true"], "optim.gate_lr and optim.warmup_steps >= 0"),
     ],
 )
 def test_bad_configs_name_the_key(overrides, message):

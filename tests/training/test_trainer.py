@@ -200,6 +200,20 @@ def test_a_gated_model_trains_its_gate_with_w_and_grad_cache_matches_the_plain_s
     torch.testing.assert_close(chunked.alignment.linear.weight, plain.alignment.linear.weight, atol=1e-6, rtol=1e-5)
 
 
+def test_gate_lr_gives_the_gate_its_own_rate_and_leaves_ws_alone(tiny_setup, tmp_path):
+    """optim.gate_lr: g travels at its own rate (AdamW's first steps move a weight by about its lr), in its own
+    optimiser group; without it g stays in W's group, as the checkpoints of earlier runs hold it."""
+    gate = ("model.prompt_gate=true", "steps=3")
+    slow = Trainer(make_config(tiny_setup, tmp_path / "a", *gate))
+    fast = Trainer(make_config(tiny_setup, tmp_path / "b", *gate, "optim.gate_lr=0.5"))
+    slow_gate = PromptEmbedder.from_pretrained(slow.run(), device="cpu").alignment.gate
+    model = PromptEmbedder.from_pretrained(fast.run(), device="cpu")
+    assert abs(model.alignment.gate.item()) > 10 * abs(slow_gate.item()) > 0
+    groups = fast.build_optimizer(fast.trainable_parameters(model)).param_groups
+    assert [len(g["params"]) for g in groups][-1] == 1 and groups[-1]["lr"] == 0.5
+    assert len(slow.build_optimizer(slow.trainable_parameters(model)).param_groups) == len(groups) - 1
+
+
 def test_broken_data_line_stops_before_training(tiny_setup, tmp_path):
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"task": "t", "instruction": "i", "query": "q", "positive": "p", "negatives": []}\n{"task": 3}\n')

@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from promptembedder.config import Pooling
 from promptembedder.data import default_data_dir, sample_dir
 
 app = typer.Typer(
@@ -120,7 +121,7 @@ def mine(
     data: Path = typer.Option(None, "--data", help="A built data folder. [default: the data dir]"),
     out: Path = typer.Option(None, "--out", help="Where to write the mined data. [default: DATA/mined]"),
     model: str = typer.Option("gemma3-270m", "--model", help="The frozen Embedding LLM that mines."),
-    pooling: str = typer.Option("mean", "--pooling", help="mean or last, as the PromptEmbedder will pool."),
+    pooling: str = typer.Option("mean", "--pooling", help="mean, last or mean+last, as the PromptEmbedder will pool."),
     top_k: int = typer.Option(3, "--top-k", min=1, help="Mined negatives per query."),
     skip: int = typer.Option(2, "--skip", min=0, help="Nearest non-positives passed over (false-negative guard)."),
     per_task: int = typer.Option(
@@ -153,8 +154,9 @@ def mine(
     if not files:
         console.print(f"[red]error:[/red] no training files under {source}/train: run `promptembedder data build`.")
         raise typer.Exit(2)
-    if pooling not in ("mean", "last"):
-        console.print(f"[red]error:[/red] --pooling {pooling!r}: choose mean or last")
+    poolings = [p.value for p in Pooling]
+    if pooling not in poolings:
+        console.print(f"[red]error:[/red] --pooling {pooling!r}: choose one of {', '.join(poolings)}")
         raise typer.Exit(2)
     try:
         check_model_name(model, "--model")

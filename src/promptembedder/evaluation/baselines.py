@@ -3,7 +3,7 @@
 =====================================  ===============================================================
 ``DIR``                                a saved PromptEmbedder, LoRA or prompt-tuning folder
                                        (``promptembedder.baselines.load_pretrained``)
-``baseline:NAME:mean|last``            the frozen Embedding LLM alone, no prompt, that pooling
+``baseline:NAME:mean|last|mean+last``  the frozen Embedding LLM alone, no prompt, that pooling
 ``instruct:NAME[:mean|last]``          the same with the instruction as plain text in front of each query
                                        (``"Instruct: {instruction}\\nQuery: "``, in the soft prompt's slot
                                        and, like it, left out of pooling; documents plain; default mean)
@@ -33,8 +33,8 @@ from promptembedder.identity import settings_fingerprint as _fingerprint
 
 SPEC_FORMS = (
     "DIR (a saved PromptEmbedder, LoRA or prompt-tuning folder)",
-    "baseline:NAME:mean | baseline:NAME:last (frozen Embedding LLM, no prompt)",
-    "instruct:NAME[:mean|last] (instruction as plain text in front of queries)",
+    "baseline:NAME:mean|last|mean+last (frozen Embedding LLM, no prompt)",
+    "instruct:NAME[:mean|last|mean+last] (instruction as plain text in front of queries)",
     "prompteol:NAME[:last|mean+last] (the text in PromptEOL's one-word template, last token [and mean])",
     "minilm (all-MiniLM-L6-v2 sentence embedder)",
     "untrained:PROMPTING->EMBEDDING (fresh, seeded PromptEmbedder)",

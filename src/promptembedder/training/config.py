@@ -118,6 +118,13 @@ class DataConfig:
 class OptimConfig:
     lr: float = field(default=1e-4, metadata={"help": "AdamW learning rate of the Prompting LLM."})
     alignment_lr: float = field(default=1e-3, metadata={"help": "AdamW learning rate of the alignment map W."})
+    gate_lr: float = field(
+        default=0.0,
+        metadata={
+            "help": "AdamW learning rate of the prompt gate g (model.prompt_gate), a scalar that has to travel "
+            "from 0 to where the prompt pays in one run; 0: alignment_lr, with W."
+        },
+    )
     weight_decay: float = field(default=0.0, metadata={"help": "AdamW weight decay."})
     warmup_steps: int = field(default=10, metadata={"help": "Linear warm-up steps."})
     decay: Decay = field(default=Decay.LINEAR, metadata={"help": "linear, cosine or constant after warm-up."})
@@ -254,8 +261,10 @@ class TrainConfig:
                 raise ConfigError(f"{key} must be >= 0, got {getattr(self, key)}")
         if self.data.hard_negatives < 0 or self.data.dev_per_task < 0:
             raise ConfigError("data.hard_negatives and data.dev_per_task must be >= 0")
-        if self.optim.lr <= 0 or self.optim.alignment_lr < 0 or self.optim.warmup_steps < 0:
-            raise ConfigError("optim.lr must be > 0, optim.alignment_lr and optim.warmup_steps >= 0")
+        if self.optim.lr <= 0 or min(self.optim.alignment_lr, self.optim.gate_lr, self.optim.warmup_steps) < 0:
+            raise ConfigError("optim.lr must be > 0, optim.alignment_lr, optim.gate_lr and optim.warmup_steps >= 0")
+        if self.optim.gate_lr and not self.model.prompt_gate:
+            raise ConfigError("optim.gate_lr sets the prompt gate's rate: add model.prompt_gate=true, or drop gate_lr")
         if self.patience < 0 or self.min_delta < 0:
             raise ConfigError("patience and min_delta must be >= 0")
         if self.patience and not self.eval_every:

@@ -244,9 +244,16 @@ class Trainer:
     def build_optimizer(self, params: dict[str, torch.nn.Parameter]) -> torch.optim.AdamW:
         """AdamW with W on its own learning rate; fused when configured."""
         c = self.config
+        # The gate gets a group of its own only when it has its own rate, so runs without one keep the
+        # optimiser layout (and resume from) the checkpoints they always had.
+        own_gate = {"alignment.gate"} if c.optim.gate_lr else set()
         groups = [
             {"params": [p for n, p in params.items() if not n.startswith("alignment.")], "lr": c.optim.lr},
-            {"params": [p for n, p in params.items() if n.startswith("alignment.")], "lr": c.optim.alignment_lr},
+            {
+                "params": [p for n, p in params.items() if n.startswith("alignment.") and n not in own_gate],
+                "lr": c.optim.alignment_lr,
+            },
+            {"params": [p for n, p in params.items() if n in own_gate], "lr": c.optim.gate_lr},
         ]
         groups = [g for g in groups if g["params"]]  # a transfer trains W only: no Prompting LLM group
         fused = True if c.speed.fused_optimizer else None
