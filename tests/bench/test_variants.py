@@ -1,12 +1,15 @@
 import pytest
 
 from promptembedder.bench.variants import DEFAULT_VARIANTS, VARIANTS, parse_variants
-from promptembedder.training.config import Method, apply_overrides, config_from_dict
+from promptembedder.training.config import Method, apply_overrides, config_from_dict, load_config
 
 
+@pytest.mark.parametrize("base", ["defaults", "full"])
 @pytest.mark.parametrize("name", list(VARIANTS))
-def test_every_variant_is_a_valid_config(name):
-    config = config_from_dict(apply_overrides({}, list(VARIANTS[name].overrides)))
+def test_every_variant_is_a_valid_config(name, base):
+    """On the defaults and on the packaged recipe (whose entropy floor the baselines must drop)."""
+    start = {} if base == "defaults" else load_config("full", []).to_dict()
+    config = config_from_dict(apply_overrides(start, list(VARIANTS[name].overrides)))
     assert config.method is (
         {"lora": Method.LORA, "prompt-tuning": Method.PROMPT_TUNING}.get(name, Method.PROMPTEMBEDDER)
     )

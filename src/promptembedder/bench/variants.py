@@ -18,6 +18,8 @@ class Variant:
 
 
 _CACHED = ("model.document_prompt=plain", "document_cache=true", "speed.precompute_documents=true")
+# The floor acts on a training Prompting LLM: the baselines, which have none, drop the base config's (full.yaml's).
+_NO_PROMPTER = ("entropy_floor=0",)
 
 VARIANTS: dict[str, Variant] = {
     v.name: v
@@ -25,12 +27,12 @@ VARIANTS: dict[str, Variant] = {
         Variant(
             "lora",
             "LoRA r=16 on every linear layer of the Embedding LLM; instruction as query text; both sides trained",
-            ("method=lora", "lora.r=16", "lora.alpha=32", "lora.target_modules=all-linear"),
+            ("method=lora", "lora.r=16", "lora.alpha=32", "lora.target_modules=all-linear", *_NO_PROMPTER),
         ),
         Variant(
             "prompt-tuning",
             "K learned vectors per task on the frozen Embedding LLM; documents plain and cached",
-            ("method=prompt-tuning", "optim.lr=1e-2", *_CACHED),
+            ("method=prompt-tuning", "optim.lr=1e-2", *_CACHED, *_NO_PROMPTER),
         ),
         Variant(
             "pe-prompted",
