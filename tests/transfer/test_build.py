@@ -126,6 +126,23 @@ def test_mixture_init_trains_only_w_and_rebuilds_its_table_on_load(setup, tmp_pa
         export_soft_prompts(saved, [instruction]).attach(saved)
 
 
+def test_a_gated_transfer_starts_at_the_new_backbone_and_trains_w_with_its_gate(setup, tmp_path):
+    """model.prompt_gate on a transfer: the new W gets a fresh gate at 0, so step 0 is the new Embedding LLM
+    alone (the transferred prompt cannot start below it, which left scratch-vs-transfer ratios undefined), and
+    the gate trains with W, on its own rate when optim.gate_lr is set."""
+    config = setup["config"](tmp_path / "run", "vocab", "model.prompt_gate=true", "optim.gate_lr=0.05")
+    initial = build_transfer_model(Trainer(config).config, device="cpu")
+    instruction = json.loads(open(setup["files"][0]).readline())["instruction"]
+    texts = ["the red cat runs", "a big dog eats"]
+    assert float(initial.alignment.gate) == 0.0
+    assert abs(initial.encode(texts, instruction=instruction) - initial.encode(texts)).max() < 1e-6
+    saved = PromptEmbedder.from_pretrained(Trainer(config).run(), device="cpu")
+    assert saved.config.prompt_gate and float(saved.alignment.gate) != 0.0
+    checkpoint = list_checkpoints(tmp_path / "run" / "checkpoints")[-1]
+    trained = sorted(load_file(str(checkpoint / "trainable.safetensors")))
+    assert trained == ["alignment.gate", "alignment.linear.bias", "alignment.linear.weight"]
+
+
 def test_transfer_resumes_exactly(setup, tmp_path, monkeypatch):
     Trainer(setup["config"](tmp_path / "straight", "compose", "steps=4")).run()
     config = setup["config"](tmp_path / "resumed", "compose", "steps=4", "checkpoint_every=2")
