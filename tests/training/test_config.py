@@ -60,3 +60,10 @@ def test_packaged_configs_load_by_name():
     assert demo.model.prompting_model == "smollm2-135m" and demo.model.embedding_model == "gemma3-270m"
     with pytest.raises(ConfigError, match="packaged configs: .*demo"):
         load_config("no-such-config")
+
+
+def test_the_gpu_recipe_is_the_cpu_recipe_with_only_what_a_gpu_changes():
+    cpu, gpu = load_config("full"), load_config("full-gpu")
+    gpu_keys = {"batch_size", "grad_cache_chunk", "precision", "speed.fused_optimizer", "output_dir"}
+    assert set(config_differences(cpu, gpu)) | {"output_dir"} == gpu_keys
+    assert gpu.batch_size >= 64 and gpu.precision.value == "bf16"

@@ -179,6 +179,24 @@ def test_trainable_weights_train_in_float32_whatever_the_load_dtype(tiny_setup):
     assert vectors.shape == (1, 48) and torch.isfinite(vectors).all()
 
 
+def test_the_gpu_recipes_settings_train_on_tiny_models(tiny_setup, tmp_path):
+    """full-gpu.yaml's own keys (bf16 autocast, GradCache chunks, fused AdamW) over the recipe's read-out and
+    floor: finite losses, and the saved trainable weights are fp32 (bf16 is compute only)."""
+    gpu = load_config("full-gpu")
+    keys = [
+        "precision=bf16",
+        f"grad_cache_chunk={gpu.grad_cache_chunk // 8}",  # the tiny batch of 8 split as 64 splits into chunks
+        "speed.fused_optimizer=true",
+        f"model.pooling={gpu.model.pooling.value}",
+        f"model.text_template={gpu.model.text_template}",
+        f"entropy_floor={gpu.entropy_floor}",
+        "steps=3",
+    ]
+    trained = PromptEmbedder.from_pretrained(Trainer(make_config(tiny_setup, tmp_path / "run", *keys)).run())
+    assert all(np.isfinite(losses(tmp_path / "run")))
+    assert all(p.dtype == torch.float32 for p in trained.alignment.parameters())
+
+
 def test_prompted_documents_and_lora_prompting_train(tiny_setup, tmp_path):
     config = make_config(
         tiny_setup, tmp_path / "run", "steps=3", "model.document_prompt=prompted", "prompting_training=lora", "lora.r=4"
