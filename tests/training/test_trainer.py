@@ -192,7 +192,15 @@ def test_the_gpu_recipes_settings_train_on_tiny_models(tiny_setup, tmp_path):
         f"entropy_floor={gpu.entropy_floor}",
         "steps=3",
     ]
-    trained = PromptEmbedder.from_pretrained(Trainer(make_config(tiny_setup, tmp_path / "run", *keys)).run())
+    from accelerate.state import AcceleratorState
+
+    # accelerate keeps one process-wide state and refuses to change its precision; a process trains in one
+    # precision, but this test process has trained in fp32 before, so it starts the state afresh, and ends so.
+    AcceleratorState._reset_state(reset_partial_state=True)
+    try:
+        trained = PromptEmbedder.from_pretrained(Trainer(make_config(tiny_setup, tmp_path / "run", *keys)).run())
+    finally:
+        AcceleratorState._reset_state(reset_partial_state=True)
     assert all(np.isfinite(losses(tmp_path / "run")))
     assert all(p.dtype == torch.float32 for p in trained.alignment.parameters())
 
