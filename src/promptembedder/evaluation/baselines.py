@@ -4,7 +4,7 @@
 ``DIR``                                a saved PromptEmbedder, LoRA or prompt-tuning folder
                                        (``promptembedder.baselines.load_pretrained``)
 ``baseline:NAME:mean|last|mean+last``  the frozen Embedding LLM alone, no prompt, that pooling
-``instruct:NAME[:mean|last]``          the same with the instruction as plain text in front of each query
+``instruct:NAME[:POOLING]``            the same with the instruction as plain text in front of each query
                                        (``"Instruct: {instruction}\\nQuery: "``, in the soft prompt's slot
                                        and, like it, left out of pooling; documents plain; default mean)
 ``prompteol:NAME[:last|mean+last]``    PromptEOL: the frozen LLM reads ``This sentence : "[X]" means in one
@@ -23,7 +23,10 @@ from typing import Any
 
 import numpy as np
 
-from promptembedder.config import PROMPTEOL_TEMPLATE  # noqa: F401 - re-exported: the names callers know
+from promptembedder.config import (
+    PROMPTEOL_TEMPLATE,  # noqa: F401 - re-exported: the names callers know
+    Pooling,
+)
 from promptembedder.identity import (  # noqa: F401 - re-exported: the names callers know
     INSTRUCTION_TEMPLATE,
     plain_document_fingerprint,
@@ -39,7 +42,7 @@ SPEC_FORMS = (
     "minilm (all-MiniLM-L6-v2 sentence embedder)",
     "untrained:PROMPTING->EMBEDDING (fresh, seeded PromptEmbedder)",
 )
-POOLINGS = ("mean", "last", "mean+last")
+POOLINGS = tuple(p.value for p in Pooling)  # every pooling the core has, so a new one is a spec at once
 PROMPTEOL_POOLINGS = ("last", "mean+last")
 _DEFAULT_POOLING = {"baseline": "", "instruct": "mean", "prompteol": "last"}  # "": the spec must name one
 
