@@ -110,3 +110,19 @@ def test_a_mixture_table_puts_shared_tokens_on_the_targets_own_rows():
         align(p @ vocab)
     # The table is rebuilt from the vocabularies, never saved: the state dict is W's alone.
     assert sorted(align.state_dict()) == ["linear.bias", "linear.weight"]
+
+
+def test_deep_rows_follow_the_first_layers_and_start_at_zero():
+    """AlignmentMap(deep_layers=L): K rows of W, then L*K offsets layer by layer, all zero until trained."""
+    align = AlignmentMap(6, 4, deep_layers=2)
+    soft = torch.randn(2, 3, 6)
+    rows = align(soft)
+    assert rows.shape == (2, 9, 4)
+    torch.testing.assert_close(rows[:, :3], align.linear(soft))
+    assert rows[:, 3:].abs().sum() == 0 and align.deep_layers == 2
+    with torch.no_grad():
+        align.deep.normal_()
+    rows = align(soft)
+    torch.testing.assert_close(rows[:, 6:], soft @ align.deep[1])  # layer 2's offsets: s V_2
+    with pytest.raises(ValueError, match="deep_layers must be >= 0"):
+        AlignmentMap(6, 4, deep_layers=-1)

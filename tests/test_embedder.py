@@ -213,6 +213,35 @@ def test_a_gated_model_starts_as_the_frozen_backbone_and_learns_how_much_prompt_
     assert gated.fingerprint() != ungated.fingerprint()
 
 
+def test_a_deep_prompt_model_starts_as_the_shallow_one_trains_its_offsets_saves_and_loads(tmp_path):
+    """deep_prompt: W carries one zero matrix per deeper layer, so step 0 embeds as the shallow model; the loss
+    reaches them and the Prompting LLM; they save and load with W; a shallow model's identity is unchanged."""
+    kwargs = dict(num_soft_tokens=3, device="cpu", max_length=64)
+    prompting, backbone = str(_saved_prompting(tmp_path)), str(_saved_backbone(tmp_path))
+    deep = PromptEmbedder.from_models(prompting, backbone, deep_prompt=True, **kwargs)
+    shallow = PromptEmbedder.from_models(prompting, backbone, **kwargs)
+    assert deep.alignment.deep_layers == deep.embedding.deep_layers > 0
+    np.testing.assert_array_equal(
+        deep.encode(TEXTS, instruction=INSTRUCTION), shallow.encode(TEXTS, instruction=INSTRUCTION)
+    )
+    deep.train()
+    out = deep(TEXTS, INSTRUCTION, use_cache=False)
+    (out @ out.T.flip(0)).sum().backward()
+    assert deep.alignment.deep.grad.abs().sum() > 0
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in deep.prompting.parameters())
+    with torch.no_grad():
+        deep.alignment.deep.normal_(0, 0.05)
+    deep.eval()
+    expected = deep.encode(TEXTS, instruction=INSTRUCTION)
+    assert not np.allclose(expected, shallow.encode(TEXTS, instruction=INSTRUCTION), atol=1e-4)
+    restored = PromptEmbedder.from_pretrained(deep.save_pretrained(tmp_path / "saved"), device="cpu")
+    assert restored.config.deep_prompt and restored.fingerprint() == deep.fingerprint()
+    np.testing.assert_array_equal(restored.encode(TEXTS, instruction=INSTRUCTION), expected)
+    assert '"deep_prompt"' not in shallow.config.identity_json() and deep.fingerprint() != shallow.fingerprint()
+    with pytest.raises(ValueError, match="carries deep prompts for 0 layers"):
+        PromptEmbedder(deep.config, deep.prompting, shallow.alignment, deep.embedding)
+
+
 def test_a_mixture_table_model_trains_through_the_weights_saves_and_loads(tmp_path):
     kwargs = dict(num_soft_tokens=3, device="cpu", max_length=64)
     prompting, backbone = str(_saved_prompting(tmp_path)), str(_saved_backbone(tmp_path))

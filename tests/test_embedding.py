@@ -177,3 +177,45 @@ def test_mean_last_pools_both_read_outs_so_a_cosine_is_their_mean(kind):
     torch.testing.assert_close(raw, b)  # the balance of the halves is the read-out, not a scale to undo
     torch.testing.assert_close(b.norm(dim=-1), torch.ones(len(LONGER)))
     torch.testing.assert_close(b @ b.T, ((m @ m.T) + (la @ la.T)) / 2, atol=1e-5, rtol=1e-5)
+
+
+def deep_backbone(kind, pooling=Pooling.MEAN):
+    model, tokenizer = tiny_embedding_model(kind)
+    return EmbeddingLLM(model, tokenizer, pooling=pooling, deep_prompt=True)
+
+
+@pytest.mark.parametrize("kind", ["gemma", "llama", "bert"])
+def test_deep_prompt_with_zero_offsets_reads_as_the_shallow_prompt(kind):
+    """Deep rows of zeros add nothing: a deep model starts as the shallow one, whatever the backbone."""
+    shallow, deep = backbone(kind, Pooling.MEAN), deep_backbone(kind)
+    assert deep.deep_layers == deep.model.config.num_hidden_layers - 1 and shallow.deep_layers == 0
+    torch.manual_seed(3)
+    prefix = torch.randn(3, deep.hidden_size)
+    rows = torch.cat([prefix, torch.zeros(3 * deep.deep_layers, deep.hidden_size)])
+    with torch.no_grad():
+        torch.testing.assert_close(deep(LONGER, prefix=rows), shallow(LONGER, prefix=prefix), atol=0, rtol=0)
+
+
+@pytest.mark.parametrize("kind", ["gemma", "llama", "bert"])
+def test_deep_offsets_reach_the_layers_and_a_padded_batch_reads_each_text_as_alone(kind):
+    emb = deep_backbone(kind)
+    torch.manual_seed(4)
+    rows = torch.randn(3 * (1 + emb.deep_layers), emb.hidden_size, requires_grad=True)
+    with torch.no_grad():
+        alone = emb([SHORT], prefix=rows)[0]
+        batch = emb([LONGER[0], SHORT, *LONGER[1:]], prefix=rows)
+        first_only = emb([SHORT], prefix=torch.cat([rows[:3], torch.zeros_like(rows[3:])]))[0]
+    torch.testing.assert_close(alone, batch[1], atol=1e-5, rtol=1e-5)
+    assert not torch.allclose(alone, first_only, atol=1e-4)  # the offsets are read
+    emb(LONGER, prefix=rows).sum().backward()
+    assert rows.grad[3:].abs().sum() > 0
+    with torch.no_grad():  # and they are gone once the prompted forward is over
+        torch.testing.assert_close(emb([SHORT])[0], backbone(kind, Pooling.MEAN)([SHORT])[0], atol=0, rtol=0)
+
+
+def test_deep_prompt_rows_that_do_not_fit_the_layers_and_checkpointing_are_clear_errors():
+    emb = deep_backbone("llama")
+    with pytest.raises(ValueError, match=r"deep prompt .* rows, got 5"):
+        emb([SHORT], prefix=torch.zeros(5, emb.hidden_size))
+    with pytest.raises(ValueError, match="gradient checkpointing cannot recompute deep prompts"):
+        emb.enable_gradient_checkpointing()

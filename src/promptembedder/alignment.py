@@ -139,11 +139,25 @@ class AlignmentMap(nn.Module):
     *own* rows for them, however poorly a linear map carries words between the two spaces (Prompt Recycling's
     "lin-comb", Lester et al. 2022); W, trained, is a correction on top. ``D`` is fixed: a function of the two
     vocabularies, rebuilt whenever the model is built, never saved (it is n_shared x d_out, often 100+ MB).
+
+    With ``deep_layers`` L (config.deep_prompt) W also carries one matrix per deeper layer, ``V_l``, and returns
+    the K rows above followed by L*K more, layer by layer: ``s V_l``, the offsets the Embedding LLM adds to the
+    hidden states at the prompt's positions before its layer l+1. They start at 0, so the rows are zeros and
+    the model reads exactly as a shallow one until training moves them::
+
+        align = AlignmentMap(576, 640, deep_layers=17)
+        rows = align(soft_prompts)           # (B, K, 576) -> (B, 18 * K, 640)
     """
 
-    def __init__(self, in_features: int, out_features: int, bias: bool = True, gate: bool = False) -> None:
+    def __init__(
+        self, in_features: int, out_features: int, bias: bool = True, gate: bool = False, deep_layers: int = 0
+    ) -> None:
         super().__init__()
+        if deep_layers < 0:
+            raise ValueError(f"deep_layers must be >= 0, got {deep_layers}")
         self.linear = nn.Linear(in_features, out_features, bias=bias)
+        # Zeros, not a random init: a deep offset that starts at 0 cannot hurt the backbone before it has learned.
+        self.deep = nn.Parameter(torch.zeros(deep_layers, in_features, out_features)) if deep_layers else None
         # The prompt gate g (config.prompt_gate): how much of the prompted embedding replaces the plain one. It
         # belongs to this backbone as W does, so it lives, saves and transfers (afresh, at 0) with W.
         self.gate = nn.Parameter(torch.zeros(())) if gate else None
@@ -163,8 +177,20 @@ class AlignmentMap(nn.Module):
     def has_table(self) -> bool:
         return self.table_ids is not None
 
+    @property
+    def deep_layers(self) -> int:
+        return 0 if self.deep is None else self.deep.shape[0]
+
     def forward(self, soft_prompts: Tensor, weights: Tensor | None = None) -> Tensor:
-        """(..., d_in) soft tokens -> (..., d_out); ``weights`` (..., V): their mixture weights, for a table."""
+        """(..., K, d_in) soft tokens -> (..., K, d_out), or (..., (1 + L) K, d_out) with deep layers;
+        ``weights`` (..., K, V): their mixture weights, for a table."""
+        out = self._first_layer(soft_prompts, weights)
+        if self.deep is None:
+            return out
+        offsets = torch.einsum("...kd,lde->...lke", soft_prompts.to(self.deep.dtype), self.deep)
+        return torch.cat([out, offsets.flatten(-3, -2)], dim=-2)
+
+    def _first_layer(self, soft_prompts: Tensor, weights: Tensor | None) -> Tensor:
         out = self.linear(soft_prompts.to(self.linear.weight.dtype))
         if self.table_ids is None:
             return out

@@ -147,6 +147,15 @@ class PromptEmbedderConfig:
             "adds only as much of the prompt as helps. Costs one more forward (no gradient) of each prompted text."
         },
     )
+    deep_prompt: bool = field(
+        default=False,
+        metadata={
+            "help": "Deep prompts (P-tuning v2, Liu et al. 2022): W also maps each soft token to an offset added to "
+            "the hidden state at its position before every layer of the Embedding LLM after the first, so the prompt "
+            "steers every layer, not only what the first reads. The offsets start at 0 (step 0 is the shallow model) "
+            "and cost (layers - 1) more d_p x d_e matrices with W, which a transfer trains afresh too."
+        },
+    )
     max_length: int = field(
         default=512, metadata={"help": "Most tokens the Embedding LLM reads, soft prompt included."}
     )
@@ -214,6 +223,8 @@ class PromptEmbedderConfig:
             del data["mixture_table"]  # and one whose W reads the soft vectors alone
         if not data["prompt_gate"]:
             del data["prompt_gate"]  # and one that reads its prompted embeddings as they come
+        if not data["deep_prompt"]:
+            del data["deep_prompt"]  # and one whose prompt only the first layer reads
         return json.dumps(data, indent=2, sort_keys=True)
 
     def to_dict(self) -> dict[str, Any]:

@@ -241,6 +241,11 @@ class PromptEmbedder(nn.Module):
                 f"alignment map is {alignment.in_features}->{alignment.out_features} but the Prompting LLM is "
                 f"{prompting.hidden_size} wide and the Embedding LLM {embedding.hidden_size}"
             )
+        if alignment.deep_layers != embedding.deep_layers:
+            raise ValueError(
+                f"alignment map carries deep prompts for {alignment.deep_layers} layers but the Embedding LLM reads "
+                f"them at {embedding.deep_layers}: build both from one config (deep_prompt)"
+            )
         self.config = config
         self.prompting = prompting
         self.alignment = alignment
@@ -316,7 +321,11 @@ class PromptEmbedder(nn.Module):
         if seed is not None:
             torch.manual_seed(seed)
         alignment = AlignmentMap(
-            prompting.hidden_size, embedding.hidden_size, bias=config.alignment_bias, gate=config.prompt_gate
+            prompting.hidden_size,
+            embedding.hidden_size,
+            bias=config.alignment_bias,
+            gate=config.prompt_gate,
+            deep_layers=embedding.deep_layers,
         )
         alignment.to(device=prompting.device, dtype=torch.float32)
         vocab = config.alignment_init is AlignmentInit.VOCAB

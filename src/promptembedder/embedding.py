@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import functools
 import math
 import warnings
 from collections.abc import Iterator
@@ -22,6 +23,8 @@ from promptembedder.config import Pooling, PromptPosition, resolve_text_template
 
 # Per thread (and per asyncio task): one caller asking for raw pooled vectors never affects another's call.
 _RAW_POOLING: contextvars.ContextVar[bool] = contextvars.ContextVar("promptembedder_raw_pooling", default=False)
+# The deep prompt of the forward this thread is running: (the EmbeddingLLM's id, slot indices, offsets (L, B, K, d)).
+_DEEP_OFFSETS: contextvars.ContextVar[tuple | None] = contextvars.ContextVar("promptembedder_deep", default=None)
 
 
 @contextlib.contextmanager
@@ -65,6 +68,7 @@ class EmbeddingLLM(nn.Module):
         name: str | None = None,
         prompt_position: PromptPosition | str = PromptPosition.PREFIX,
         text_template: str = "",
+        deep_prompt: bool = False,
     ) -> None:
         super().__init__()
         if not hasattr(model, "get_input_embeddings") or model.get_input_embeddings() is None:
@@ -86,6 +90,10 @@ class EmbeddingLLM(nn.Module):
         self.name = name or getattr(model.config, "_name_or_path", "") or type(model).__name__
         self._warned_truncation = False
         self._checkpointing = False
+        # Deep prompts: the layers before which a prompt's offsets are added (every layer but the first, whose
+        # input already is the prompt itself).
+        self._deep_targets = self._layers()[1:] if deep_prompt else []
+        self._install_deep_hooks()
         super().train(False)
 
     @classmethod
@@ -109,12 +117,29 @@ class EmbeddingLLM(nn.Module):
             name=config.embedding_model,
             prompt_position=config.prompt_position,
             text_template=config.text_template,
+            deep_prompt=config.deep_prompt,
         )
 
     def train(self, mode: bool = True) -> EmbeddingLLM:
         super().train(False)  # frozen: dropout and the like stay off whatever the caller's mode
         self._checkpoint_layers(mode)
         return self
+
+    def _layers(self) -> list[nn.Module]:
+        """The backbone's transformer layers, in order: the one ModuleList as long as ``num_hidden_layers``."""
+        count = getattr(self.model.config, "num_hidden_layers", None)
+        for module in self.model.modules():
+            if isinstance(module, nn.ModuleList) and count and len(module) == count:
+                return list(module)
+        raise TypeError(
+            f"{type(self.model).__name__}: no list of {count} transformer layers found, so deep prompts cannot "
+            "reach them; use deep_prompt=false"
+        )
+
+    @property
+    def deep_layers(self) -> int:
+        """How many layers read a deep prompt's offsets (0 without deep prompts)."""
+        return len(self._deep_targets)
 
     @property
     def hidden_size(self) -> int:
@@ -172,11 +197,12 @@ class EmbeddingLLM(nn.Module):
 
     def forward(self, texts: list[str], prefix: Tensor | None = None, max_length: int | None = None) -> Tensor:
         """Pooled embeddings (B, hidden_size) of ``texts``, each read after its ``prefix`` (K, d) or (B, K, d)."""
-        num_prefix = 0 if prefix is None else prefix.shape[-2]
         if prefix is not None and prefix.dim() == 2:
             prefix = prefix.expand(len(texts), *prefix.shape)
         if prefix is not None and prefix.shape[-1] != self.hidden_size:
             raise ValueError(f"soft prompt width {prefix.shape[-1]} != Embedding LLM width {self.hidden_size}")
+        prefix, offsets = self._split_deep(prefix)
+        num_prefix = 0 if prefix is None else prefix.shape[-2]
         ids = self.tokenize(texts, num_prefix, max_length)
         token_ids, mask, pool_mask, prefix_slots = self._layout(ids, num_prefix)
         # One lookup for the whole batch, then the soft prompt scattered into its slots (after any BOS/CLS):
@@ -188,11 +214,54 @@ class EmbeddingLLM(nn.Module):
         positions = (mask.cumsum(-1) - 1).clamp(min=0)
         # use_cache=False: one read of the whole text, so a KV cache is only memory (and, for a decoder under
         # training, a copy of every layer's keys and values held alive until backward).
-        hidden = self.model(
-            inputs_embeds=inputs, attention_mask=mask, position_ids=positions, use_cache=False
-        ).last_hidden_state
+        with self._deep_offsets(offsets, prefix_slots):
+            hidden = self.model(
+                inputs_embeds=inputs, attention_mask=mask, position_ids=positions, use_cache=False
+            ).last_hidden_state
         pooled = self._pool(hidden.float(), mask, pool_mask)
         return F.normalize(pooled, dim=-1) if self.normalize and not _RAW_POOLING.get() else pooled
+
+    def _split_deep(self, prefix: Tensor | None) -> tuple[Tensor | None, Tensor | None]:
+        """A deep prompt's rows (B, (1 + L) K, d) -> the K the first layer reads, and the offsets (L, B, K, d)."""
+        if prefix is None or not self._deep_targets:
+            return prefix, None
+        layers = 1 + len(self._deep_targets)
+        if prefix.shape[-2] % layers:
+            raise ValueError(
+                f"a deep prompt for this Embedding LLM has (1 + {layers - 1}) x K rows, got {prefix.shape[-2]}: "
+                "make it with an alignment map built from the same config (deep_prompt)"
+            )
+        k = prefix.shape[-2] // layers
+        offsets = prefix[:, k:].unflatten(1, (layers - 1, k)).transpose(0, 1)
+        return prefix[:, :k], offsets
+
+    @contextlib.contextmanager
+    def _deep_offsets(self, offsets: Tensor | None, slots: Tensor) -> Iterator[None]:
+        """While the backbone runs, add layer l's offsets to the hidden states at the prompt's slots before it.
+
+        The hooks are the module's for good; what they add is this thread's (a context variable), so one caller's
+        prompt never reaches another's forward."""
+        if offsets is None:
+            yield
+            return
+        token = _DEEP_OFFSETS.set((id(self), slots.nonzero(as_tuple=True), offsets))  # nonzero: scatter's order
+        try:
+            yield
+        finally:
+            _DEEP_OFFSETS.reset(token)
+
+    def _install_deep_hooks(self) -> None:
+        for index, layer in enumerate(self._deep_targets):
+            layer.register_forward_pre_hook(functools.partial(self._add_offsets, index), with_kwargs=True)
+
+    def _add_offsets(self, index: int, module: nn.Module, args: tuple, kwargs: dict) -> tuple[tuple, dict] | None:
+        active = _DEEP_OFFSETS.get()
+        if active is None or active[0] != id(self):
+            return None
+        _, where, offsets = active
+        hidden = args[0] if args else kwargs["hidden_states"]
+        added = hidden.index_put(where, offsets[index].reshape(-1, hidden.shape[-1]).to(hidden.dtype), accumulate=True)
+        return ((added, *args[1:]), kwargs) if args else (args, {**kwargs, "hidden_states": added})
 
     def blend(self, texts: list[str], prompted: Tensor, gate: Tensor, max_length: int | None = None) -> Tensor:
         """``plain + gate * (prompted - plain)`` over unit vectors: the prompted embeddings of ``texts`` drawn towards
@@ -245,6 +314,8 @@ class EmbeddingLLM(nn.Module):
         transformers checkpoints a layer only in training mode, and this module stays in eval mode; so only the
         decoder layers' own ``training`` flags are raised, while dropout and everything else stay in eval.
         """
+        if self._deep_targets:  # a recomputed layer would run outside the forward that set its offsets
+            raise ValueError("gradient checkpointing cannot recompute deep prompts' layers; turn one of them off")
         enable_checkpointing(self.model)
         self._checkpointing = True
         self._checkpoint_layers(True)

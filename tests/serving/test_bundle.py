@@ -143,3 +143,20 @@ def test_a_gated_model_is_served_blended_as_it_encodes(tmp_path):
             expected = model.encode(TEXTS, instruction=instruction)
             np.testing.assert_allclose(_embed(servable, instruction), expected, atol=1e-6)
             assert not np.allclose(expected, model.encode(TEXTS), atol=1e-4)
+
+
+def test_a_deep_prompt_model_is_served_from_a_bundle_as_it_encodes(tmp_path):
+    """deep_prompt: a bundle stores the aligned prompt with its deep rows, and the server's Embedding LLM adds
+    them inside the layers as the model's own encode does, without the Prompting LLM."""
+    from promptembedder import PromptEmbedder
+
+    from tiny import save_tiny_pair
+
+    prompting, embedding = save_tiny_pair(tmp_path, kind="gemma")
+    model = PromptEmbedder.from_models(prompting, embedding, num_soft_tokens=3, device="cpu", deep_prompt=True)
+    with torch.no_grad():
+        model.alignment.deep.normal_(0, 0.05)
+    bundle = load_bundle(export_bundle(model, TASKS, tmp_path / "bundle"), device="cpu")
+    assert bundle.embedding.deep_layers == model.embedding.deep_layers > 0
+    for instruction in TASKS.values():
+        np.testing.assert_allclose(_embed(bundle, instruction), model.encode(TEXTS, instruction=instruction), atol=1e-6)

@@ -31,6 +31,8 @@ def test_defaults_and_overrides(tmp_path):
         (["entropy_floor=2", "method=lora"], "entropy_floor acts on a Prompting LLM that trains"),
         (["optim.gate_lr=0.01"], "optim.gate_lr sets the prompt gate's rate: add model.prompt_gate=true"),
         (["optim.gate_lr=-1", "model.prompt_gate=true"], "optim.gate_lr and optim.warmup_steps >= 0"),
+        (["model.deep_prompt=true", "gradient_checkpointing=true"], "model.deep_prompt adds offsets inside layers"),
+        (["model.deep_prompt=true", "method=lora", "entropy_floor=0"], "model.deep_prompt is a PromptEmbedder's W"),
     ],
 )
 def test_bad_configs_name_the_key(overrides, message):

@@ -240,6 +240,15 @@ def test_gate_lr_gives_the_gate_its_own_rate_and_leaves_ws_alone(tiny_setup, tmp
     assert len(slow.build_optimizer(slow.trainable_parameters(model)).param_groups) == len(groups) - 1
 
 
+def test_a_deep_prompt_model_trains_its_offsets_with_w_and_grad_cache_matches_the_plain_step(tiny_setup, tmp_path):
+    deep = ("model.deep_prompt=true", "steps=3")
+    plain = PromptEmbedder.from_pretrained(Trainer(make_config(tiny_setup, tmp_path / "a", *deep)).run(), device="cpu")
+    cached = make_config(tiny_setup, tmp_path / "b", *deep, "grad_cache_chunk=3")
+    chunked = PromptEmbedder.from_pretrained(Trainer(cached).run(), device="cpu")
+    assert plain.alignment.deep.abs().sum() > 0
+    torch.testing.assert_close(chunked.alignment.deep, plain.alignment.deep, atol=1e-6, rtol=1e-5)
+
+
 def test_broken_data_line_stops_before_training(tiny_setup, tmp_path):
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"task": "t", "instruction": "i", "query": "q", "positive": "p", "negatives": []}\n{"task": 3}\n')

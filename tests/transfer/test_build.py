@@ -143,6 +143,20 @@ def test_a_gated_transfer_starts_at_the_new_backbone_and_trains_w_with_its_gate(
     assert trained == ["alignment.gate", "alignment.linear.bias", "alignment.linear.weight"]
 
 
+def test_a_deep_prompt_transfer_trains_fresh_offsets_for_every_layer_of_the_new_backbone(setup, tmp_path):
+    """model.deep_prompt on a transfer: the new W carries zero offsets for each deeper layer of the new backbone
+    (its shallow start), and they train with W: that is what a deep prompt costs a transfer."""
+    config = setup["config"](tmp_path / "run", "vocab", "model.deep_prompt=true")
+    initial = build_transfer_model(Trainer(config).config, device="cpu")
+    assert initial.alignment.deep_layers == initial.embedding.deep_layers > 0
+    assert initial.alignment.deep.abs().sum() == 0
+    saved = PromptEmbedder.from_pretrained(Trainer(config).run(), device="cpu")
+    assert saved.alignment.deep.abs().sum() > 0
+    checkpoint = list_checkpoints(tmp_path / "run" / "checkpoints")[-1]
+    trained = sorted(load_file(str(checkpoint / "trainable.safetensors")))
+    assert trained == ["alignment.deep", "alignment.linear.bias", "alignment.linear.weight"]
+
+
 def test_transfer_resumes_exactly(setup, tmp_path, monkeypatch):
     Trainer(setup["config"](tmp_path / "straight", "compose", "steps=4")).run()
     config = setup["config"](tmp_path / "resumed", "compose", "steps=4", "checkpoint_every=2")

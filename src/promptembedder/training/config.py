@@ -265,6 +265,13 @@ class TrainConfig:
             raise ConfigError("optim.lr must be > 0, optim.alignment_lr, optim.gate_lr and optim.warmup_steps >= 0")
         if self.optim.gate_lr and not self.model.prompt_gate:
             raise ConfigError("optim.gate_lr sets the prompt gate's rate: add model.prompt_gate=true, or drop gate_lr")
+        if self.model.deep_prompt and self.gradient_checkpointing:
+            raise ConfigError(
+                "model.deep_prompt adds offsets inside layers that gradient checkpointing would recompute without "
+                "them: set gradient_checkpointing=false, or model.deep_prompt=false"
+            )
+        if self.model.deep_prompt and self.method is not Method.PROMPTEMBEDDER:
+            raise ConfigError("model.deep_prompt is a PromptEmbedder's W: use it with method 'promptembedder'")
         if self.patience < 0 or self.min_delta < 0:
             raise ConfigError("patience and min_delta must be >= 0")
         if self.patience and not self.eval_every:
