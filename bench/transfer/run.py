@@ -12,8 +12,11 @@
    trained on by the source either) is measured before the first step and every ``--eval-every`` steps.
 3. Writes ``results.json``, ``results.md`` (table) and ``results.png`` (score vs steps) to ``--out``.
 
-Steps to 95%: the first evaluated step whose score reaches 95% of the from-scratch arm's final score. Seconds
-per step: the training loop's wall time without the dev evaluations inside it, divided by the steps.
+Steps to 95%: the first evaluated step whose score reaches 95% of the from-scratch arm's final score; steps to
+95% of the gain: the first that reaches scratch's start plus 95% of what scratch gained over it (defined even
+when an untrained model already scores within 5% of scratch's end). ``--arm`` runs one arm per process, so two
+arms train side by side; a last run with ``--reuse`` writes the table. Seconds per step: the training loop's
+wall time without the dev evaluations inside it, divided by the steps.
 """
 
 from __future__ import annotations
@@ -112,6 +115,17 @@ def run_arm(overrides: list[str], label: str, step0: bool = True, reuse: bool = 
     return result
 
 
+def score_steps(arms: dict[str, dict], steps: int) -> None:
+    """Each arm's steps to 95% of scratch's final score, and to 95% of the *gain* scratch made over its own start
+    (start + 0.95 (final - start)): the second stays defined when an untrained model already scores within 5% of
+    what scratch ends at, as a frozen encoder does."""
+    curve = arms["scratch"]["curve"]
+    final, start = curve[str(steps)], curve["0"]
+    for arm in arms.values():
+        arm["steps_to_95"] = steps_to(arm["curve"], 0.95 * final)
+        arm["steps_to_95_gain"] = steps_to(arm["curve"], start + 0.95 * (final - start)) if final > start else None
+
+
 def steps_to(curve: dict[str, float], threshold: float) -> int | None:
     for step, score in sorted(((int(k), v) for k, v in curve.items())):
         if score >= threshold:
@@ -146,6 +160,13 @@ def main() -> None:
     )
     parser.add_argument(
         "--reuse", action="store_true", help="Keep the result of an arm whose run folder already holds one (arm.json)."
+    )
+    parser.add_argument(
+        "--arm",
+        action="append",
+        default=[],
+        help="Train only this arm (scratch, transfer-INIT; repeatable), so the arms of one target can run in two "
+        "processes side by side; a last run with --reuse and no --arm writes the table from their arm.json files.",
     )
     parser.add_argument(
         "--merge",
@@ -211,18 +232,26 @@ def main() -> None:
             f"checkpoint_every={args.steps}",
         ]
         runs = args.runs / Path(target).name
-        scratch = [*arm_settings, *args.scratch_set, f"output_dir={runs / 'scratch'}"]
-        arms = {"scratch": run_arm(scratch, "scratch", reuse=args.reuse)}
+        planned = {"scratch": [*arm_settings, *args.scratch_set, f"output_dir={runs / 'scratch'}"]}
         for init in args.inits:
             out = runs / f"transfer-{init}"
-            extra = [f"transfer.source={source}", f"transfer.init={init}", f"output_dir={out}"]
-            arms[f"transfer-{init}"] = run_arm([*arm_settings, *extra], f"transfer-{init}", reuse=args.reuse)
+            planned[f"transfer-{init}"] = [
+                *arm_settings,
+                f"transfer.source={source}",
+                f"transfer.init={init}",
+                f"output_dir={out}",
+            ]
+        arms = {
+            name: run_arm(overrides, name, reuse=args.reuse)
+            for name, overrides in planned.items()
+            if not args.arm or name in args.arm
+        }
         if not args.keep_checkpoints:
             for arm in arms.values():
                 shutil.rmtree(Path(arm["output_dir"]) / "checkpoints", ignore_errors=True)
-        final = arms["scratch"]["curve"][str(args.steps)]
-        for arm in arms.values():
-            arm["steps_to_95"] = steps_to(arm["curve"], 0.95 * final)
+        if args.arm:  # part of a target: the run with --reuse and no --arm writes its table
+            continue
+        score_steps(arms, args.steps)
         results["targets"][target] = arms
         write_report(results, args.out)
     if "commands" in results:
@@ -265,18 +294,21 @@ def write_report(results: dict, out: Path) -> None:
     (out / "results.json").write_text(json.dumps(results, indent=2))
     lines = [
         "| target | arm | score@0 | final score | steps to 95% of scratch final | speed-up vs scratch "
-        "| trainable params | s/step |",
-        "|---|---|---|---|---|---|---|---|",
+        "| steps to 95% of scratch's gain | speed-up | trainable params | s/step |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
+    every = results["eval_every"]
     for target, arms in results["targets"].items():
-        scratch = arms["scratch"]["steps_to_95"]
+        scratch, scratch_gain = arms["scratch"]["steps_to_95"], arms["scratch"].get("steps_to_95_gain")
         for name, arm in arms.items():
-            curve = arm["curve"]
-            ratio = "-" if name == "scratch" else ratio_text(scratch, arm["steps_to_95"], results["eval_every"])
+            curve, gain = arm["curve"], arm.get("steps_to_95_gain")
+            ratio = "-" if name == "scratch" else ratio_text(scratch, arm["steps_to_95"], every)
+            gain_ratio = "-" if name == "scratch" or scratch_gain is None else ratio_text(scratch_gain, gain, every)
             reached = "not reached" if arm["steps_to_95"] is None else str(arm["steps_to_95"])
+            gained = "n/a" if scratch_gain is None else ("not reached" if gain is None else str(gain))
             lines.append(
                 f"| {target} | {name} | {curve['0']:.3f} | {curve[str(results['steps'])]:.3f} | {reached} | {ratio} "
-                f"| {arm['trainable_parameters']:,} | {arm['seconds_per_step']:.2f} |"
+                f"| {gained} | {gain_ratio} | {arm['trainable_parameters']:,} | {arm['seconds_per_step']:.2f} |"
             )
     (out / "results.md").write_text("\n".join(lines) + "\n")
     plot(results, out / "results.png")

@@ -49,3 +49,25 @@ def test_merge_refuses_a_run_that_measured_differently(tmp_path):
     (tmp_path / "results.json").write_text(json.dumps(new_results(steps=60, wall_seconds=1.0)))
     with pytest.raises(SystemExit, match="steps=60"):
         run.merge_previous(new_results(), tmp_path / "results.json")
+
+
+def test_steps_to_95_of_scratchs_gain_stay_defined_when_the_start_is_already_near_the_end(tmp_path):
+    """An untrained start within 5% of scratch's end puts every arm at 95% of that end at step 0; the gain-based
+    count still tells the arms apart, and the table shows both with their speed-ups."""
+    run = load_run_module()
+    arms = {
+        "scratch": {"curve": {"0": 0.80, "10": 0.81, "20": 0.83, "30": 0.84}},
+        "transfer-vocab": {"curve": {"0": 0.80, "10": 0.84, "20": 0.84, "30": 0.85}},
+    }
+    run.score_steps(arms, 30)
+    assert arms["scratch"]["steps_to_95"] == arms["transfer-vocab"]["steps_to_95"] == 0
+    assert arms["scratch"]["steps_to_95_gain"] == 30 and arms["transfer-vocab"]["steps_to_95_gain"] == 10
+    for arm in arms.values():
+        arm.update(trainable_parameters=10, seconds_per_step=1.0, output_dir="x")
+    results = new_results(targets={"minilm": arms}, steps=30)
+    run.write_report(results, tmp_path)
+    row = [line for line in (tmp_path / "results.md").read_text().splitlines() if "transfer-vocab" in line][0]
+    assert "| 10 | 3.0x |" in row and "1.0x (both at step 0)" in row
+    falling = {"scratch": {"curve": {"0": 0.8, "30": 0.7}}}
+    run.score_steps(falling, 30)
+    assert falling["scratch"]["steps_to_95_gain"] is None  # scratch gained nothing: no gain to reach
