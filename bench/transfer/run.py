@@ -159,6 +159,13 @@ def main() -> None:
         help="KEY=VALUE for the scratch arms only (what a frozen Prompting LLM cannot take, e.g. entropy_floor=2.0).",
     )
     parser.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        help="NAME:KEY=VALUE[;KEY=VALUE...]: for each init also an arm transfer-INIT+NAME with these settings "
+        "(e.g. 'deep:model.deep_prompt=true' gives the new W per-layer prompts; only W still trains).",
+    )
+    parser.add_argument(
         "--reuse", action="store_true", help="Keep the result of an arm whose run folder already holds one (arm.json)."
     )
     parser.add_argument(
@@ -174,6 +181,7 @@ def main() -> None:
         help="Add these targets to --out's results.json (same source, steps and eval grid) instead of replacing it.",
     )
     args = parser.parse_args()
+    variants = parse_variants(args.variant)
 
     # One data set-up for every run, the source's included, so the dev slice is held out from all of them.
     common = [
@@ -234,13 +242,15 @@ def main() -> None:
         runs = args.runs / Path(target).name
         planned = {"scratch": [*arm_settings, *args.scratch_set, f"output_dir={runs / 'scratch'}"]}
         for init in args.inits:
-            out = runs / f"transfer-{init}"
-            planned[f"transfer-{init}"] = [
-                *arm_settings,
-                f"transfer.source={source}",
-                f"transfer.init={init}",
-                f"output_dir={out}",
-            ]
+            for variant, extra in {"": [], **variants}.items():
+                name = f"transfer-{init}" + (f"+{variant}" if variant else "")
+                planned[name] = [
+                    *arm_settings,
+                    *extra,
+                    f"transfer.source={source}",
+                    f"transfer.init={init}",
+                    f"output_dir={runs / name}",
+                ]
         arms = {
             name: run_arm(overrides, name, reuse=args.reuse)
             for name, overrides in planned.items()
@@ -260,6 +270,27 @@ def main() -> None:
         results["wall_seconds"] = time.perf_counter() - started
     results["machine"] = f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads"
     write_report(results, args.out)
+
+
+def parse_variants(items: list[str]) -> dict[str, list[str]]:
+    """``NAME:KEY=VALUE;KEY=VALUE`` -> {NAME: [KEY=VALUE, ...]}; a clear exit on a malformed one."""
+    variants: dict[str, list[str]] = {}
+    for item in items:
+        name, _, sets = item.partition(":")
+        pairs = [pair.strip() for pair in sets.split(";") if pair.strip()]
+        if (
+            not name
+            or not name.replace("-", "").replace("_", "").isalnum()
+            or not pairs
+            or any("=" not in pair for pair in pairs)
+        ):
+            raise SystemExit(
+                f"--variant {item!r}: expected NAME:KEY=VALUE[;KEY=VALUE...], e.g. deep:model.deep_prompt=true"
+            )
+        if name in variants:
+            raise SystemExit(f"--variant {name!r} given twice; give each variant its own name")
+        variants[name] = pairs
+    return variants
 
 
 def merge_previous(results: dict, path: Path) -> dict:

@@ -71,3 +71,16 @@ def test_steps_to_95_of_scratchs_gain_stay_defined_when_the_start_is_already_nea
     falling = {"scratch": {"curve": {"0": 0.8, "30": 0.7}}}
     run.score_steps(falling, 30)
     assert falling["scratch"]["steps_to_95_gain"] is None  # scratch gained nothing: no gain to reach
+
+
+def test_variants_parse_into_named_setting_lists_and_malformed_ones_exit_with_the_form():
+    run = load_run_module()
+    assert run.parse_variants(["deep:model.deep_prompt=true", "w3:optim.alignment_lr=3e-3; steps=10"]) == {
+        "deep": ["model.deep_prompt=true"],
+        "w3": ["optim.alignment_lr=3e-3", "steps=10"],
+    }
+    for bad in ("deep", "deep:", ":a=1", "de ep:a=1", "deep:a"):
+        with pytest.raises(SystemExit, match="NAME:KEY=VALUE"):
+            run.parse_variants([bad])
+    with pytest.raises(SystemExit, match="twice"):
+        run.parse_variants(["a:x=1", "a:y=2"])
