@@ -12,7 +12,7 @@ from transformers import AutoModel
 
 from promptembedder import PromptEmbedder
 from promptembedder.prompting import vocabulary_embeddings
-from promptembedder.training import ConfigError, Trainer
+from promptembedder.training import ConfigError, Trainer, load_config
 from promptembedder.training.checkpoint import list_checkpoints
 from promptembedder.transfer import (
     FrozenPromptingLLM,
@@ -87,7 +87,41 @@ def test_only_w_changes_and_the_result_is_a_normal_saved_model(setup, tmp_path):
         "alignment.linear.weight",
     ]
     recorded = json.loads((tmp_path / "run" / "config.json").read_text())["transfer"]
-    assert recorded == {"source": str(setup["run"] / "model"), "init": "vocab"}
+    assert recorded == {"source": str(setup["run"] / "model"), "init": "vocab", "prompting": "frozen"}
+
+
+def test_a_trainable_prompting_transfer_fine_tunes_the_source_prompting_llm_with_w(setup, tmp_path):
+    config = setup["config"](tmp_path / "run", "vocab", "transfer.prompting=trainable", "entropy_floor=0.5")
+    trainer = Trainer(config)
+    initial = build_transfer_model(trainer.config, device="cpu")
+    vocab = build_transfer_model(setup["config"](tmp_path / "vocab", "vocab"), device="cpu")
+    assert not isinstance(initial.prompting, FrozenPromptingLLM)
+    assert all(p.requires_grad for p in initial.prompting.parameters())
+    initial.train()
+    assert initial.prompting.training  # Gumbel noise and dropout as in a from-scratch run
+    # The warm start: the source's weights and the same vocabulary-fit W as a frozen transfer.
+    source = PromptEmbedder.from_pretrained(setup["run"] / "model", device="cpu")
+    for (name, a), b in zip(
+        source.prompting.state_dict().items(), initial.prompting.state_dict().values(), strict=True
+    ):
+        assert torch.equal(a, b), name
+    torch.testing.assert_close(initial.alignment.linear.weight, vocab.alignment.linear.weight)
+
+    saved = PromptEmbedder.from_pretrained(trainer.run(), device="cpu")
+    moved = [
+        n
+        for (n, a), b in zip(source.prompting.state_dict().items(), saved.prompting.state_dict().values(), strict=True)
+        if not torch.equal(a, b)
+    ]
+    assert moved, "the Prompting LLM did not learn"
+    target = AutoModel.from_pretrained(setup["target"]).eval()
+    for (name, a), b in zip(target.state_dict().items(), saved.embedding.model.state_dict().values(), strict=True):
+        assert torch.equal(a, b), name
+    checkpoint = list_checkpoints(tmp_path / "run" / "checkpoints")[-1]
+    names = sorted(load_file(str(checkpoint / "trainable.safetensors")))
+    assert "alignment.linear.weight" in names and any(n.startswith("prompting.") for n in names)
+    recorded = json.loads((tmp_path / "run" / "config.json").read_text())["transfer"]
+    assert recorded["prompting"] == "trainable"
 
 
 def test_mixture_init_trains_only_w_and_rebuilds_its_table_on_load(setup, tmp_path):
@@ -226,6 +260,12 @@ def test_bad_transfer_configs(setup, tmp_path):
         Trainer(setup["config"](setup["run"], "vocab"))
     with pytest.raises(ConfigError, match="prompting_training must stay 'full'"):
         setup["config"](tmp_path / "out", "vocab", "prompting_training=lora")
+    with pytest.raises(ConfigError, match="entropy_floor acts on a Prompting LLM that trains"):
+        setup["config"](tmp_path / "out", "vocab", "entropy_floor=1.0")  # a frozen transfer
+    with pytest.raises(ConfigError, match="transfer.prompting applies to a transfer: set transfer.source"):
+        load_config(None, ["transfer.prompting=trainable"])
+    with pytest.raises(ConfigError, match="transfer.prompting='warm' is not valid; choose one of: frozen, trainable"):
+        setup["config"](tmp_path / "out", "vocab", "transfer.prompting=warm")
     with pytest.raises(
         ConfigError, match="transfer.init='svd' is not valid; choose one of: vocab, random, compose, mix"
     ):

@@ -20,7 +20,11 @@ def test_transfer_command_trains_w_and_the_model_is_evaluable(setup, tmp_path):
     result = CliRunner().invoke(app, args + [arg for s in settings for arg in ("--set", s)])
     assert result.exit_code == 0, result.output
     assert f"model saved to {out / 'model'}" in result.output
-    assert json.loads((out / "config.json").read_text())["transfer"]["init"] == "compose"
+    assert json.loads((out / "config.json").read_text())["transfer"] == {
+        "source": str(setup["run"] / "model"),
+        "init": "compose",
+        "prompting": "frozen",
+    }
     assert len([line for line in (out / "metrics.jsonl").read_text().splitlines() if '"loss"' in line]) == 2
     model = PromptEmbedder.from_pretrained(out / "model", device="cpu")
     assert model.embedding.hidden_size == setup["wide"]
@@ -30,6 +34,26 @@ def test_transfer_command_trains_w_and_the_model_is_evaluable(setup, tmp_path):
     result = CliRunner().invoke(app, args + ["--limit", "6", "--no-cache", "--out", str(report)])
     assert result.exit_code == 0, result.output
     assert report.is_file()
+
+
+def test_transfer_command_can_fine_tune_the_prompting_llm_too(setup, tmp_path):
+    out = tmp_path / "run"
+    args = [
+        "transfer",
+        "--from",
+        str(setup["run"]),
+        "--embedding-model",
+        str(setup["target"]),
+        "--prompting",
+        "trainable",
+    ]
+    settings = [f"data.train_files=[{setup['files'][0]}, {setup['files'][1]}]", "model.max_length=32"]
+    settings += ["batch_size=8", "steps=1", "data.dev_per_task=8", "eval_every=0", "patience=0", f"output_dir={out}"]
+    result = CliRunner().invoke(app, args + [arg for s in settings for arg in ("--set", s)])
+    assert result.exit_code == 0, result.output
+    assert json.loads((out / "config.json").read_text())["transfer"]["prompting"] == "trainable"
+    result = CliRunner().invoke(app, args[:-1] + ["warm"] + [arg for s in settings for arg in ("--set", s)])
+    assert result.exit_code == 2 and "trainable" in result.output, result.output
 
 
 def test_transfer_command_stops_itself_at_a_plateau_and_says_when(setup, tmp_path):

@@ -44,6 +44,15 @@ class TransferInit(str, Enum):
     """VOCAB plus a mixture table: each soft token's weight on a shared token lands on the new backbone's own row."""
 
 
+class TransferPrompting(str, Enum):
+    """Whether a transfer keeps the source's Prompting LLM as it is or fine-tunes it with the new W."""
+
+    FROZEN = "frozen"
+    """Only W learns: the soft prompts stay the source's (cached per instruction, so a step is cheap)."""
+    TRAINABLE = "trainable"
+    """The source's Prompting LLM is a warm start and learns with W (a from-scratch step's cost)."""
+
+
 class Method(str, Enum):
     """What trains: PromptEmbedder, or one of the baselines it is measured against (same trainer and data)."""
 
@@ -151,6 +160,13 @@ class TransferConfig:
     init: TransferInit = field(
         default=TransferInit.VOCAB,
         metadata={"help": "How the new W starts: vocab, random or compose (model.alignment_init is not used)."},
+    )
+    prompting: TransferPrompting = field(
+        default=TransferPrompting.FROZEN,
+        metadata={
+            "help": "frozen: train W only (the paper's transfer); trainable: the source's Prompting LLM learns "
+            "too, from its trained weights (costs what a from-scratch step costs)."
+        },
     )
 
 
@@ -278,19 +294,25 @@ class TrainConfig:
             raise ConfigError("patience counts dev evaluations: set eval_every > 0 (say steps/20), or patience=0")
         if self.entropy_floor < 0 or self.entropy_weight < 0:
             raise ConfigError("entropy_floor and entropy_weight must be >= 0")
-        if self.entropy_floor and (self.method is not Method.PROMPTEMBEDDER or self.transfer.source):
+        frozen_prompter = bool(self.transfer.source) and self.transfer.prompting is TransferPrompting.FROZEN
+        if self.entropy_floor and (self.method is not Method.PROMPTEMBEDDER or frozen_prompter):
             raise ConfigError(
-                "entropy_floor acts on a Prompting LLM that trains: use it with method 'promptembedder' and no "
-                "transfer.source (a transfer freezes the Prompting LLM), or set entropy_floor=0"
+                "entropy_floor acts on a Prompting LLM that trains: use it with method 'promptembedder' (and "
+                "transfer.prompting=trainable in a transfer, which otherwise freezes it), or set entropy_floor=0"
             )
         if self.speed.pad_instructions_to < 0:
             raise ConfigError(f"speed.pad_instructions_to must be >= 0, got {self.speed.pad_instructions_to}")
         if self.transfer.source and self.method is not Method.PROMPTEMBEDDER:
             raise ConfigError("transfer.source trains a new W for a PromptEmbedder: method must be 'promptembedder'")
         if self.transfer.source and self.prompting_training is not PromptingTraining.FULL:
-            raise ConfigError("transfer.source freezes the Prompting LLM, so prompting_training must stay 'full'")
+            raise ConfigError(
+                "transfer.source reuses the source's Prompting LLM as it was saved, so prompting_training must "
+                "stay 'full' (transfer.prompting=trainable fine-tunes all of it)"
+            )
         if self.transfer.source and self.optim.alignment_lr <= 0:
-            raise ConfigError("transfer.source trains only W, so optim.alignment_lr must be > 0")
+            raise ConfigError("transfer.source trains a new W, so optim.alignment_lr must be > 0")
+        if not self.transfer.source and self.transfer.prompting is not TransferPrompting.FROZEN:
+            raise ConfigError("transfer.prompting applies to a transfer: set transfer.source too, or drop it")
 
     def to_dict(self) -> dict[str, Any]:
         return _plain(dataclasses.asdict(self))

@@ -1,6 +1,6 @@
 """Transfer to a new Embedding LLM by training only the alignment map, and soft prompts that travel."""
 
-from promptembedder.training.config import TransferConfig, TransferInit
+from promptembedder.training.config import TransferConfig, TransferInit, TransferPrompting
 from promptembedder.transfer.build import (
     FrozenPromptingLLM,
     TransferError,
@@ -21,6 +21,7 @@ __all__ = [
     "TransferConfig",
     "TransferError",
     "TransferInit",
+    "TransferPrompting",
     "build_transfer_model",
     "check_takes_inputs_embeds",
     "compose_alignment",

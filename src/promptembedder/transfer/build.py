@@ -1,5 +1,8 @@
 """Transfer to a new Embedding LLM: keep the trained Prompting LLM frozen, train only a new alignment map W.
 
+(``transfer.prompting=trainable`` fine-tunes the source's Prompting LLM with the new W instead: a warm start
+that costs what a from-scratch step costs.)
+
 Because the Prompting LLM does not change, its soft prompts (before alignment) are the same whatever the
 backbone; a new backbone only needs a new linear map from the Prompting LLM's input space into its own.
 That map can start from
@@ -40,7 +43,7 @@ from promptembedder.embedder import (
     weights_fingerprint,
 )
 from promptembedder.prompting import PromptingLLM
-from promptembedder.training.config import ConfigError, TrainConfig, TransferInit
+from promptembedder.training.config import ConfigError, TrainConfig, TransferInit, TransferPrompting
 
 logger = logging.getLogger(__name__)
 
@@ -272,7 +275,8 @@ def _compose_from_source(model: PromptEmbedder, source: Path, meta: dict) -> int
 
 
 def build_transfer_model(config: TrainConfig, *, device: str | torch.device | None = None) -> PromptEmbedder:
-    """The source's Prompting LLM (frozen), the new Embedding LLM (frozen) and a new W initialised per config.
+    """The source's Prompting LLM (frozen unless transfer.prompting=trainable), the new Embedding LLM (frozen)
+    and a new W initialised per config.
 
     Every check (the source, the new backbone's ``inputs_embeds``, the widths) runs here, before training.
     """
@@ -296,7 +300,9 @@ def build_transfer_model(config: TrainConfig, *, device: str | torch.device | No
     build_config.mixture_table = False
     model = PromptEmbedder.from_modules(build_config, lm, lm_tokenizer, backbone, backbone_tokenizer, seed=config.seed)
     model.config = copy.deepcopy(config.model)
-    model.prompting = FrozenPromptingLLM.freeze(model.prompting)
+    frozen = config.transfer.prompting is TransferPrompting.FROZEN
+    if frozen:
+        model.prompting = FrozenPromptingLLM.freeze(model.prompting)
     init = config.transfer.init
     table = init is TransferInit.MIXTURE or config.model.mixture_table
     model.config.mixture_table = table  # saved with the model, so every load rebuilds the table
@@ -306,12 +312,13 @@ def build_transfer_model(config: TrainConfig, *, device: str | torch.device | No
     if init is TransferInit.COMPOSE:
         model.alignment.num_anchors = _compose_from_source(model, source, meta)
     logger.info(
-        "transfer from %s to %s: W %d->%d (%s init), Prompting LLM frozen",
+        "transfer from %s to %s: W %d->%d (%s init), Prompting LLM %s",
         source,
         name,
         model.alignment.in_features,
         model.alignment.out_features,
         init.value,
+        "frozen" if frozen else "trainable (warm start)",
     )
     return model.eval()
 

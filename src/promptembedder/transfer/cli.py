@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from promptembedder.training.config import TransferInit
+from promptembedder.training.config import TransferInit, TransferPrompting
 
 DEFAULT_PATIENCE = 3
 """Dev evaluations without a gain after which a transfer stops (W alone plateaus early: issue 15)."""
@@ -25,6 +25,12 @@ def transfer_command(
         ..., "--embedding-model", help="The new frozen Embedding LLM: a known short name, a folder or a hub id."
     ),
     init: TransferInit = typer.Option(TransferInit.VOCAB, "--init", help="How the new alignment map W starts."),
+    prompting: TransferPrompting = typer.Option(
+        None,
+        "--prompting",
+        help="frozen: train W only; trainable: fine-tune the source's Prompting LLM with W. Default: the config's "
+        "transfer.prompting (frozen).",
+    ),
     set_: list[str] = typer.Option([], "--set", help="Override a config key, e.g. --set steps=50 (repeatable)."),
     resume: bool = typer.Option(False, "--resume", help="Continue from the newest checkpoint in output_dir."),
     checkpoint: Path = typer.Option(None, "--checkpoint", help="Continue from this checkpoint folder."),
@@ -48,7 +54,9 @@ def transfer_command(
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
         data = load_config(config, set_).to_dict()
-        data["transfer"] = {"source": source, "init": init.value}
+        data["transfer"].update(source=source, init=init.value)  # keeps transfer.prompting from --set/YAML
+        if prompting is not None:
+            data["transfer"]["prompting"] = prompting.value
         data["model"]["embedding_model"] = embedding_model
         if patience is not None or not data["patience"]:
             data["patience"] = DEFAULT_PATIENCE if patience is None else patience
