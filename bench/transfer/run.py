@@ -43,7 +43,7 @@ _data: dict[str, tuple] = {}
 
 def load_training_data(config):
     """The Trainer's data loading, read once: every arm reads the same files (the built data takes ~20 s)."""
-    key = json.dumps([config.data.train_files, config.data.dev_per_task, config.seed])
+    key = json.dumps([config.data.train_files, config.data.dev_per_task, config.seed, config.data.split_seed])
     if key not in _data:
         _data[key] = _read_data(config)
     return _data[key]

@@ -249,6 +249,32 @@ def test_a_deep_prompt_model_trains_its_offsets_with_w_and_grad_cache_matches_th
     torch.testing.assert_close(chunked.alignment.deep, plain.alignment.deep, atol=1e-6, rtol=1e-5)
 
 
+def test_deep_lr_gives_the_deep_maps_their_own_group_and_rate(tiny_setup, tmp_path):
+    """optim.deep_lr: the per-layer maps train at their own rate beside W's; without it they share W's group."""
+    deep = ("model.deep_prompt=true", "steps=3", "optim.alignment_lr=0.01")
+    slow = Trainer(make_config(tiny_setup, tmp_path / "a", *deep, "optim.deep_lr=1e-5"))
+    fast = Trainer(make_config(tiny_setup, tmp_path / "b", *deep))
+    slow_deep = PromptEmbedder.from_pretrained(slow.run(), device="cpu").alignment.deep
+    model = PromptEmbedder.from_pretrained(fast.run(), device="cpu")
+    # AdamW's first steps move each weight by about its rate: 3 steps of 1e-5 against 3 of 1e-2.
+    assert 0 < slow_deep.abs().max() < 1e-4 < 1e-3 < model.alignment.deep.abs().max()
+    groups = slow.build_optimizer(slow.trainable_parameters(model)).param_groups
+    assert groups[-1]["lr"] == 1e-5 and groups[-1]["params"] == [model.alignment.deep]
+    assert len(fast.build_optimizer(fast.trainable_parameters(model)).param_groups) == len(groups) - 1
+
+
+def test_split_seed_keeps_one_dev_slice_across_run_seeds(tiny_setup, tmp_path):
+    from promptembedder.training.trainer import load_training_data
+
+    def dev_queries(*extra):
+        _, dev = load_training_data(make_config(tiny_setup, tmp_path, *extra))
+        return [e.query for task in sorted(dev) for e in dev[task]]
+
+    assert dev_queries("seed=0") != dev_queries("seed=1")  # the run's seed draws the slice by default
+    assert dev_queries("seed=1", "data.split_seed=0") == dev_queries("seed=0")
+    assert dev_queries("seed=2", "data.split_seed=0") == dev_queries("seed=0")
+
+
 def test_broken_data_line_stops_before_training(tiny_setup, tmp_path):
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"task": "t", "instruction": "i", "query": "q", "positive": "p", "negatives": []}\n{"task": 3}\n')

@@ -119,6 +119,13 @@ class DataConfig:
         metadata={"help": "drawn (one of the task's wordings per batch, where the data lists them) or canonical."},
     )
     dev_per_task: int = field(default=32, metadata={"help": "Examples per task held out as the dev slice."})
+    split_seed: int = field(
+        default=-1,
+        metadata={
+            "help": "Seed of the dev slice's draw; -1: the run's seed. Set it to train several seeds against one "
+            "dev slice (one that stays held out from a transfer source trained with this split seed)."
+        },
+    )
     max_query_length: int = field(default=64, metadata={"help": "Most query tokens (soft prompt included)."})
     max_document_length: int = field(default=128, metadata={"help": "Most document tokens."})
 
@@ -132,6 +139,13 @@ class OptimConfig:
         metadata={
             "help": "AdamW learning rate of the prompt gate g (model.prompt_gate), a scalar that has to travel "
             "from 0 to where the prompt pays in one run; 0: alignment_lr, with W."
+        },
+    )
+    deep_lr: float = field(
+        default=0.0,
+        metadata={
+            "help": "AdamW learning rate of W's per-layer deep-prompt maps (model.deep_prompt), which reach "
+            "every layer and so move the backbone's states more per unit of rate than W does; 0: alignment_lr."
         },
     )
     weight_decay: float = field(default=0.0, metadata={"help": "AdamW weight decay."})
@@ -277,10 +291,17 @@ class TrainConfig:
                 raise ConfigError(f"{key} must be >= 0, got {getattr(self, key)}")
         if self.data.hard_negatives < 0 or self.data.dev_per_task < 0:
             raise ConfigError("data.hard_negatives and data.dev_per_task must be >= 0")
-        if self.optim.lr <= 0 or min(self.optim.alignment_lr, self.optim.gate_lr, self.optim.warmup_steps) < 0:
-            raise ConfigError("optim.lr must be > 0, optim.alignment_lr, optim.gate_lr and optim.warmup_steps >= 0")
+        rates = (self.optim.alignment_lr, self.optim.gate_lr, self.optim.deep_lr, self.optim.warmup_steps)
+        if self.optim.lr <= 0 or min(rates) < 0:
+            raise ConfigError(
+                "optim.lr must be > 0, optim.alignment_lr, optim.gate_lr, optim.deep_lr and optim.warmup_steps >= 0"
+            )
         if self.optim.gate_lr and not self.model.prompt_gate:
             raise ConfigError("optim.gate_lr sets the prompt gate's rate: add model.prompt_gate=true, or drop gate_lr")
+        if self.optim.deep_lr and not self.model.deep_prompt:
+            raise ConfigError("optim.deep_lr sets the deep prompts' rate: add model.deep_prompt=true, or drop deep_lr")
+        if self.data.split_seed < -1:
+            raise ConfigError(f"data.split_seed must be >= 0, or -1 for the run's seed; got {self.data.split_seed}")
         if self.model.deep_prompt and self.gradient_checkpointing:
             raise ConfigError(
                 "model.deep_prompt adds offsets inside layers that gradient checkpointing would recompute without "

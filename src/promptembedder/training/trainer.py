@@ -81,8 +81,9 @@ def load_training_data(config: TrainConfig) -> tuple[dict[str, list[TrainExample
         for example in load_train_file(path):
             by_task.setdefault(example.task, []).append(example)
     train, dev = {}, {}
+    split_seed = config.seed if config.data.split_seed == -1 else config.data.split_seed
     for i, (task, examples) in enumerate(sorted(by_task.items())):
-        order = np.random.default_rng([config.seed, 7, i]).permutation(len(examples))
+        order = np.random.default_rng([split_seed, 7, i]).permutation(len(examples))
         n_dev = min(config.data.dev_per_task, len(examples) // 5)
         dev[task] = [examples[j] for j in order[:n_dev]]
         train[task] = [examples[j] for j in order[n_dev:]]
@@ -244,16 +245,19 @@ class Trainer:
     def build_optimizer(self, params: dict[str, torch.nn.Parameter]) -> torch.optim.AdamW:
         """AdamW with W on its own learning rate; fused when configured."""
         c = self.config
-        # The gate gets a group of its own only when it has its own rate, so runs without one keep the
-        # optimiser layout (and resume from) the checkpoints they always had.
+        # The gate and the deep maps get a group of their own only when they have their own rate, so runs without
+        # one keep the optimiser layout (and resume from) the checkpoints they always had.
         own_gate = {"alignment.gate"} if c.optim.gate_lr else set()
+        own_deep = {"alignment.deep"} if c.optim.deep_lr else set()
+        own = own_gate | own_deep
         groups = [
             {"params": [p for n, p in params.items() if not n.startswith("alignment.")], "lr": c.optim.lr},
             {
-                "params": [p for n, p in params.items() if n.startswith("alignment.") and n not in own_gate],
+                "params": [p for n, p in params.items() if n.startswith("alignment.") and n not in own],
                 "lr": c.optim.alignment_lr,
             },
             {"params": [p for n, p in params.items() if n in own_gate], "lr": c.optim.gate_lr},
+            {"params": [p for n, p in params.items() if n in own_deep], "lr": c.optim.deep_lr},
         ]
         groups = [g for g in groups if g["params"]]  # a transfer trains W only: no Prompting LLM group
         fused = True if c.speed.fused_optimizer else None
