@@ -71,3 +71,30 @@ def test_entropy_floor_rejects_negative_settings():
 
     with pytest.raises(ValueError, match="floor and weight"):
         EntropyFloorLoss(floor=-1.0)
+
+
+def test_prompt_repulsion_pushes_a_prompt_below_the_ceiling_and_leaves_one_below_it_alone():
+    from promptembedder.training.loss import PromptRepulsionLoss
+
+    repel = PromptRepulsionLoss(ceiling=0.5, weight=1.0)
+    others = torch.tensor([[[1.0, 0.0, 0.0]], [[0.0, 1.0, 0.0]]])  # N=2 prompts of K=1 token, width 3
+    soft = torch.tensor([[1.0, 1.0, 0.1]], requires_grad=True)  # cos 0.70 with both: above the ceiling
+    optimizer = torch.optim.SGD([soft], lr=0.5)
+    for _ in range(200):
+        optimizer.zero_grad()
+        repel(soft, others).backward()
+        optimizer.step()
+    assert float(repel.similarity(soft.detach(), others).max()) <= 0.5 + 1e-3
+    below = torch.tensor([[0.0, 0.0, 1.0]], requires_grad=True)  # orthogonal to both
+    penalty = repel(below, others)
+    penalty.backward()
+    assert float(penalty.detach()) == 0.0 and float(below.grad.abs().sum()) == 0.0
+
+
+def test_prompt_repulsion_rejects_bad_settings():
+    from promptembedder.training.loss import PromptRepulsionLoss
+
+    with pytest.raises(ValueError, match="ceiling must be in"):
+        PromptRepulsionLoss(ceiling=1.5)
+    with pytest.raises(ValueError, match="weight >= 0"):
+        PromptRepulsionLoss(ceiling=0.5, weight=-1.0)

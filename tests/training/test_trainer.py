@@ -275,6 +275,38 @@ def test_split_seed_keeps_one_dev_slice_across_run_seeds(tiny_setup, tmp_path):
     assert dev_queries("seed=2", "data.split_seed=0") == dev_queries("seed=0")
 
 
+def test_prompt_repulsion_makes_the_tasks_prompts_differ_more_and_logs_their_cosine(tiny_setup, tmp_path):
+    from promptembedder.prompting import prompt_statistics
+
+    # The tiny tokenizer reads both tiny tasks' instructions alike (their last words are unknown to it), and a
+    # prompt cannot be pushed from an identical one: give the second task a wording of its own.
+    instructions = ["find the sentence about the same", "the same sentence"]
+    files = []
+    for path, instruction in zip(tiny_setup[3][:2], instructions, strict=True):
+        rows = [{**json.loads(line), "instruction": instruction} for line in Path(path).read_text().splitlines()]
+        files.append(tmp_path / Path(path).name)
+        files[-1].write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+    def distinct(out, *extra):
+        # A cooler relaxation than 1: at 1 the tiny Prompting LLM's distributions are near uniform and every
+        # prompt is nearly the mean embedding.
+        settings = (
+            f"data.train_files=[{files[0]}, {files[1]}]",
+            "steps=6",
+            "model.temperature=0.3",
+            "optim.lr=1e-3",
+            *extra,
+        )
+        model = PromptEmbedder.from_pretrained(Trainer(make_config(tiny_setup, out, *settings)).run())
+        return prompt_statistics(model.prompting, instructions)["distinct"]
+
+    plain = distinct(tmp_path / "a")
+    repelled = distinct(tmp_path / "b", "prompt_similarity_ceiling=0", "prompt_similarity_weight=10")
+    assert repelled > 1.5 * plain > 0
+    logged = [json.loads(line) for line in (tmp_path / "b" / "metrics.jsonl").read_text().splitlines()]
+    assert all(-1 <= r["prompt_max_cos"] <= 1 for r in logged if "loss" in r)
+
+
 def test_broken_data_line_stops_before_training(tiny_setup, tmp_path):
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"task": "t", "instruction": "i", "query": "q", "positive": "p", "negatives": []}\n{"task": 3}\n')

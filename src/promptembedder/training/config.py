@@ -10,7 +10,7 @@ from typing import Any, get_type_hints
 
 import yaml
 
-from promptembedder.config import PromptEmbedderConfig
+from promptembedder.config import Conditioning, PromptEmbedderConfig
 
 
 class Decay(str, Enum):
@@ -257,6 +257,21 @@ class TrainConfig:
         },
     )
     entropy_weight: float = field(default=1.0, metadata={"help": "Weight of the entropy-floor penalty."})
+    prompt_similarity_ceiling: float = field(
+        default=1.0,
+        metadata={
+            "help": "Largest cosine the step's soft prompt may have with other tasks' prompts before a hinge "
+            "penalty pushes it away (1: off). Without it the Prompting LLM drifts to one prompt for every task."
+        },
+    )
+    prompt_similarity_weight: float = field(default=1.0, metadata={"help": "Weight of the repulsion penalty."})
+    prompt_similarity_tasks: int = field(
+        default=4,
+        metadata={
+            "help": "Other tasks (drawn per step) whose prompts, made without gradient, the step's prompt is "
+            "compared with; each costs one short generation of the Prompting LLM."
+        },
+    )
     grad_cache_chunk: int = field(
         default=0, metadata={"help": "Queries per chunk for the cached-gradient loss (0: whole batch at once)."}
     )
@@ -320,6 +335,20 @@ class TrainConfig:
             raise ConfigError(
                 "entropy_floor acts on a Prompting LLM that trains: use it with method 'promptembedder' (and "
                 "transfer.prompting=trainable in a transfer, which otherwise freezes it), or set entropy_floor=0"
+            )
+        if not -1 <= self.prompt_similarity_ceiling <= 1 or self.prompt_similarity_weight < 0:
+            raise ConfigError("prompt_similarity_ceiling must be in [-1, 1] (1: off) and prompt_similarity_weight >= 0")
+        if self.prompt_similarity_tasks < 1:
+            raise ConfigError(f"prompt_similarity_tasks must be >= 1, got {self.prompt_similarity_tasks}")
+        if self.prompt_similarity_ceiling < 1 and (self.method is not Method.PROMPTEMBEDDER or frozen_prompter):
+            raise ConfigError(
+                "prompt_similarity_ceiling acts on a Prompting LLM that trains: use it with method 'promptembedder' "
+                "(and transfer.prompting=trainable in a transfer), or set prompt_similarity_ceiling=1"
+            )
+        if self.prompt_similarity_ceiling < 1 and self.model.conditioning is not Conditioning.INSTRUCTION:
+            raise ConfigError(
+                "prompt_similarity_ceiling compares one prompt per task: use model.conditioning=instruction, or "
+                "set prompt_similarity_ceiling=1"
             )
         if self.speed.pad_instructions_to < 0:
             raise ConfigError(f"speed.pad_instructions_to must be >= 0, got {self.speed.pad_instructions_to}")

@@ -1,5 +1,5 @@
-"""InfoNCE with in-batch and hard negatives, its cached-gradient (GradCache) form, and the entropy floor that
-keeps the Prompting LLM's relaxation soft."""
+"""InfoNCE with in-batch and hard negatives, its cached-gradient (GradCache) form, the entropy floor that
+keeps the Prompting LLM's relaxation soft, and the repulsion that keeps different tasks' prompts apart."""
 
 from __future__ import annotations
 
@@ -81,6 +81,44 @@ class EntropyFloorLoss(nn.Module):
     def forward(self, entropy: Tensor) -> Tensor:
         """entropy (B, K) from ``PromptingLLM(texts, return_entropy=True)``; a scalar."""
         return self.weight * (self.floor - entropy.float()).clamp(min=0).mean()
+
+
+class PromptRepulsionLoss(nn.Module):
+    r"""Hinge penalty on a soft prompt that is too much like other tasks' prompts.
+
+    For this step's prompt s (K soft tokens, flattened to one vector) and the prompts o_1..o_N of N other
+    tasks (no gradient),
+
+        loss = weight * 1/N * sum_n max(0, cos(s, o_n) - ceiling)
+
+    Why: past a few hundred steps the contrastive loss alone finds one prompt that serves every task (a
+    shared read-out prefix) and the Prompting LLM stops reading the instruction. Keeping prompts of
+    different tasks below a cosine ceiling makes the instruction matter; below the ceiling the penalty is 0.
+
+    Example::
+
+        >>> import torch
+        >>> repel = PromptRepulsionLoss(ceiling=0.5)
+        >>> s = torch.tensor([[1.0, 0.0]])                     # K=1 soft token of width 2
+        >>> others = torch.tensor([[[1.0, 0.0]], [[0.0, 1.0]]])  # the same prompt, and an orthogonal one
+        >>> float(repel(s, others))                            # (max(0, 1 - 0.5) + max(0, 0 - 0.5)) / 2
+        0.25
+    """
+
+    def __init__(self, ceiling: float, weight: float = 1.0) -> None:
+        super().__init__()
+        if not -1 <= ceiling <= 1 or weight < 0:
+            raise ValueError(f"ceiling must be in [-1, 1] and weight >= 0, got ceiling={ceiling}, weight={weight}")
+        self.ceiling, self.weight = ceiling, weight
+
+    def similarity(self, soft: Tensor, others: Tensor) -> Tensor:
+        """Cosines (N,) of the prompt ``soft`` (K, d) with each of ``others`` (N, K, d)."""
+        mine = F.normalize(soft.float().flatten(), dim=0)
+        return F.normalize(others.float().flatten(1), dim=-1) @ mine
+
+    def forward(self, soft: Tensor, others: Tensor) -> Tensor:
+        """``soft`` (K, d) with its graph, ``others`` (N, K, d); a scalar."""
+        return self.weight * (self.similarity(soft, others) - self.ceiling).clamp(min=0).mean()
 
 
 def grad_cache_backward(

@@ -53,7 +53,7 @@ from promptembedder.training.config import (
     config_differences,
     config_from_dict,
 )
-from promptembedder.training.loss import EntropyFloorLoss, InfoNCELoss, grad_cache_backward
+from promptembedder.training.loss import EntropyFloorLoss, InfoNCELoss, PromptRepulsionLoss, grad_cache_backward
 from promptembedder.training.sampler import TaskBatch, TaskBatchSampler
 from promptembedder.training.speed import apply_speed_options
 
@@ -196,6 +196,9 @@ class Trainer:
         self.output = Path(config.output_dir)
         self.loss_fn = InfoNCELoss(config.loss_temperature)
         self.entropy_floor = EntropyFloorLoss(config.entropy_floor, config.entropy_weight)
+        self.repulsion = PromptRepulsionLoss(config.prompt_similarity_ceiling, config.prompt_similarity_weight)
+        self.task_instructions: dict[str, str] = {}  # one wording per task: the prompts a step's prompt is kept from
+        self.current_step = 0
         self.step_stats: dict[str, float] = {}  # what the last step measured besides its loss (logged with it)
         self.doc_cache: dict[str, torch.Tensor] = {}
         self.history: list[dict] = []
@@ -361,7 +364,7 @@ class Trainer:
         with acc.autocast():
             # One soft prompt for the whole step: its uses see a leaf, whose summed gradient goes back through the
             # Prompting LLM once at the end (the same gradients as regenerating it for each use, at one cost).
-            made, entropy = self._step_prompt(model, batch.instruction)
+            made, entropy, soft = self._step_prompt(model, batch.instruction)
             leaf = None if made is None else made.detach().requires_grad_(True)
 
             def pool(instruction: str) -> torch.Tensor:
@@ -391,10 +394,10 @@ class Trainer:
             if made is not None and made.requires_grad and leaf.grad is not None:
                 outputs.append(made)
                 grads.append(leaf.grad.to(made.dtype))
-            penalty = self._entropy_penalty(model, batch, entropy)
-            if penalty is not None:
-                outputs.append(penalty)
-                grads.append(torch.ones_like(penalty))
+            for penalty in (self._entropy_penalty(model, batch, entropy), self._repulsion_penalty(model, batch, soft)):
+                if penalty is not None:
+                    outputs.append(penalty)
+                    grads.append(torch.ones_like(penalty))
             if outputs:
                 torch.autograd.backward(outputs, grads)
         return float(acc.reduce(loss.detach(), "mean"))
@@ -419,19 +422,47 @@ class Trainer:
             return None
         return self.entropy_floor(entropy)
 
-    def _step_prompt(self, model: PromptEmbedder, instruction: str) -> tuple[torch.Tensor | None, torch.Tensor | None]:
-        """The step's aligned soft prompt (K, d_e) and its steps' entropies (1, K), with their graphs, when it can
-        be made once and shared (else None, None).
+    def _repulsion_penalty(self, model, batch: TaskBatch, soft: torch.Tensor | None) -> torch.Tensor | None:
+        """The repulsion between this step's prompt and those of a few other tasks (drawn from the step number,
+        so a resumed run draws the same), made without gradient with the Prompting LLM as it is now.
+
+        ``soft`` is the step's shared prompt before W (K, d_p); without one (DDP) it is made again here from the
+        step's instruction, the same on every process.
+        """
+        c = self.config
+        if c.prompt_similarity_ceiling >= 1 or not isinstance(model, PromptEmbedder):
+            return None
+        others = sorted(t for t in self.task_instructions if t != batch.task)
+        if not others:
+            return None
+        rng = np.random.default_rng([c.seed, 11, self.current_step])
+        picked = rng.choice(len(others), size=min(c.prompt_similarity_tasks, len(others)), replace=False)
+        with torch.no_grad():
+            their = model.prompting([self.task_instructions[others[i]] for i in sorted(picked)])
+        if soft is None:
+            soft = model.prompting([batch.instruction])[0]
+        self.step_stats["prompt_max_cos"] = float(self.repulsion.similarity(soft.detach(), their).max())
+        return self.repulsion(soft, their)
+
+    def _step_prompt(
+        self, model: PromptEmbedder, instruction: str
+    ) -> tuple[torch.Tensor | None, torch.Tensor | None, torch.Tensor | None]:
+        """The step's aligned soft prompt (K, d_e), its steps' entropies (1, K) and, where W reads no mixture
+        weights, the prompt before W (K, d_p), with their graphs, when it can be made once and shared (else
+        None, None, None).
 
         Under DDP each use goes through the wrapper's forward, which is what its gradient sync hooks into;
         per-text prompts (instruction+text conditioning) differ for every text; baselines make none.
         """
         if not self.config.speed.prompt_once or self.accelerator.num_processes > 1:
-            return None, None
+            return None, None, None
         if not isinstance(model, PromptEmbedder) or model.config.conditioning is not Conditioning.INSTRUCTION:
-            return None, None
-        aligned, entropy = model.aligned_prompts([instruction], return_entropy=True)
-        return aligned[0], entropy
+            return None, None, None
+        if model.alignment.has_table:
+            aligned, entropy = model.aligned_prompts([instruction], return_entropy=True)
+            return aligned[0], entropy, None
+        soft, entropy = model.prompting([instruction], return_entropy=True)
+        return model.alignment(soft)[0], entropy, soft[0]
 
     # ---------------------------------------------------------------- evaluation on the dev slice
     @torch.no_grad()
@@ -464,6 +495,9 @@ class Trainer:
         sampler = TaskBatchSampler(train, c.batch_size, seed=c.seed, alpha=c.data.mixing_alpha, instructions=wordings)
         if sampler.skipped:
             logger.warning("tasks with fewer examples than batch_size are skipped: %s", sampler.skipped)
+        self.task_instructions = {
+            name: (sampler.instructions.get(name) or [sampler.tasks[name][0].instruction])[0] for name in sampler.names
+        }
         set_seed(c.seed)
         model = self._build_model()
         params = self.trainable_parameters(model)
@@ -496,6 +530,7 @@ class Trainer:
             for step in range(start + 1, c.steps + 1):
                 step_tic = time.perf_counter()
                 batch = sampler.next_batch()
+                self.current_step = step
                 loss = self._step(ddp_model, model, batch)
                 if c.optim.max_grad_norm > 0:
                     acc.clip_grad_norm_(list(params.values()), c.optim.max_grad_norm)
