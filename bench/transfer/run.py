@@ -115,15 +115,20 @@ def run_arm(overrides: list[str], label: str, step0: bool = True, reuse: bool = 
     return result
 
 
-def score_steps(arms: dict[str, dict], steps: int) -> None:
+def score_steps(arms: dict[str, dict]) -> None:
     """Each arm's steps to 95% of scratch's final score, and to 95% of the *gain* scratch made over its own start
     (start + 0.95 (final - start)): the second stays defined when an untrained model already scores within 5% of
     what scratch ends at, as a frozen encoder does."""
     curve = arms["scratch"]["curve"]
-    final, start = curve[str(steps)], curve["0"]
+    final, start = last_score(curve), curve["0"]
     for arm in arms.values():
         arm["steps_to_95"] = steps_to(arm["curve"], 0.95 * final)
         arm["steps_to_95_gain"] = steps_to(arm["curve"], start + 0.95 * (final - start)) if final > start else None
+
+
+def last_score(curve: dict[str, float]) -> float:
+    """The score of an arm's last evaluation (an arm may run fewer steps than the others, or stop at a plateau)."""
+    return curve[max(curve, key=int)]
 
 
 def steps_to(curve: dict[str, float], threshold: float) -> int | None:
@@ -261,7 +266,7 @@ def main() -> None:
                 shutil.rmtree(Path(arm["output_dir"]) / "checkpoints", ignore_errors=True)
         if args.arm:  # part of a target: the run with --reuse and no --arm writes its table
             continue
-        score_steps(arms, args.steps)
+        score_steps(arms)
         results["targets"][target] = arms
         write_report(results, args.out)
     if "commands" in results:
@@ -338,7 +343,7 @@ def write_report(results: dict, out: Path) -> None:
             reached = "not reached" if arm["steps_to_95"] is None else str(arm["steps_to_95"])
             gained = "n/a" if scratch_gain is None else ("not reached" if gain is None else str(gain))
             lines.append(
-                f"| {target} | {name} | {curve['0']:.3f} | {curve[str(results['steps'])]:.3f} | {reached} | {ratio} "
+                f"| {target} | {name} | {curve['0']:.3f} | {last_score(curve):.3f} | {reached} | {ratio} "
                 f"| {gained} | {gain_ratio} | {arm['trainable_parameters']:,} | {arm['seconds_per_step']:.2f} |"
             )
     (out / "results.md").write_text("\n".join(lines) + "\n")
@@ -358,7 +363,7 @@ def plot(results: dict, path: Path) -> None:
             steps = [int(k) for k in arm["curve"]]
             style = "--" if name == "scratch" else "-"
             ax.plot(steps, list(arm["curve"].values()), marker="o", label=name, linestyle=style)
-        final = arms["scratch"]["curve"][str(results["steps"])]
+        final = last_score(arms["scratch"]["curve"])
         ax.axhline(0.95 * final, color="grey", linewidth=0.8, label="95% of scratch final")
         ax.set_title(f"{Path(results['source_embedding']).name} -> {Path(target).name}")
         ax.set_xlabel("optimiser step")

@@ -59,7 +59,7 @@ def test_steps_to_95_of_scratchs_gain_stay_defined_when_the_start_is_already_nea
         "scratch": {"curve": {"0": 0.80, "10": 0.81, "20": 0.83, "30": 0.84}},
         "transfer-vocab": {"curve": {"0": 0.80, "10": 0.84, "20": 0.84, "30": 0.85}},
     }
-    run.score_steps(arms, 30)
+    run.score_steps(arms)
     assert arms["scratch"]["steps_to_95"] == arms["transfer-vocab"]["steps_to_95"] == 0
     assert arms["scratch"]["steps_to_95_gain"] == 30 and arms["transfer-vocab"]["steps_to_95_gain"] == 10
     for arm in arms.values():
@@ -69,8 +69,24 @@ def test_steps_to_95_of_scratchs_gain_stay_defined_when_the_start_is_already_nea
     row = [line for line in (tmp_path / "results.md").read_text().splitlines() if "transfer-vocab" in line][0]
     assert "| 10 | 3.0x |" in row and "1.0x (both at step 0)" in row
     falling = {"scratch": {"curve": {"0": 0.8, "30": 0.7}}}
-    run.score_steps(falling, 30)
+    run.score_steps(falling)
     assert falling["scratch"]["steps_to_95_gain"] is None  # scratch gained nothing: no gain to reach
+
+
+def test_an_arm_shorter_than_the_others_reports_its_last_evaluation(tmp_path):
+    """A transfer arm trained for fewer steps (or stopped at a plateau) is scored at its own last evaluation."""
+    run = load_run_module()
+    arms = {
+        "scratch": {"curve": {"0": 0.2, "30": 0.5, "60": 0.6}},
+        "transfer-vocab+short": {"curve": {"0": 0.3, "15": 0.58, "30": 0.61}},
+    }
+    run.score_steps(arms)
+    assert arms["transfer-vocab+short"]["steps_to_95"] == 15  # 0.95 x scratch's last score, 0.6
+    for arm in arms.values():
+        arm.update(trainable_parameters=10, seconds_per_step=1.0, output_dir="x")
+    run.write_report(new_results(targets={"smollm2": arms}, steps=60), tmp_path)
+    row = [line for line in (tmp_path / "results.md").read_text().splitlines() if "short" in line][0]
+    assert "| 0.300 | 0.610 | 15 |" in row
 
 
 def test_variants_parse_into_named_setting_lists_and_malformed_ones_exit_with_the_form():
