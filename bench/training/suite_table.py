@@ -7,6 +7,9 @@ run used the same options and the same task data (the same subsample, so the col
     python bench/training/suite_table.py --out bench/results/training/issue14/round4/suite \\
         "lora=runs/eval-lora/results.json" \\
         "minilm=bench/results/training/issue14/round3/suite-minilm/results.json@minilm"
+
+``--reference LABEL`` adds a short table of each model's average over task types (withheld instructions, where
+run, and trained-style) as a share of that model's: the transfer bench's "at least 97% of scratch".
 """
 
 from __future__ import annotations
@@ -45,10 +48,28 @@ def _task_key(results: dict) -> list[tuple]:
     return sorted((t["name"], t.get("instruction_set"), t["data_hash"]) for t in results["tasks"])
 
 
+def relative_table(summary: dict[str, dict[str, float]], reference: str) -> str:
+    """Each model's average over task types, withheld and trained-style, and its share of ``reference``'s."""
+    if reference not in summary:
+        _fail(f"--reference {reference!r} is none of the models' labels ({', '.join(summary)})")
+    ref = summary[reference]
+    keys = [k for k in ("withheld_avg_types", "avg_types") if k in ref]
+    heads = {"withheld_avg_types": "withheld", "avg_types": "trained-style"}
+    lines = [
+        "| model | " + " | ".join(f"{heads[k]} | % of {reference}" for k in keys) + " |",
+        "|---|" + "---:|---:|" * len(keys),
+    ]
+    for label, scores in summary.items():
+        cells = [f"{100 * scores[k]:.2f} | {100 * scores[k] / ref[k]:.1f}%" for k in keys]
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("models", nargs="+", help="LABEL=RESULTS_JSON[@MODEL_LABEL]")
     parser.add_argument("--out", required=True, type=Path, help="folder for results.json, .md and .png")
+    parser.add_argument("--reference", help="a model's LABEL: also write every model's share of its averages")
     args = parser.parse_args()
     picked = [_pick(spec) for spec in args.models]
     first = picked[0][1]
@@ -64,6 +85,11 @@ def main() -> None:
     md, png = write_report(merged, args.out / "results.json")
     print(md.read_text())
     print(f"wrote {args.out / 'results.json'}, {md} and {png}")
+    if args.reference:
+        table = relative_table(merged["summary"], args.reference)
+        write_text(args.out / "relative.md", table)
+        print(table)
+        print(f"wrote {args.out / 'relative.md'}")
 
 
 if __name__ == "__main__":
