@@ -485,3 +485,45 @@ def test_dev_scores_rank_each_query_among_its_tasks_positives():
     assert scores["dev/t/recall@1"] == pytest.approx(0.5)
     assert scores["dev/mean_mrr@10"] == pytest.approx(0.75)
     assert "dev/alone/mrr@10" not in scores and set(seen) == {"find"}
+
+
+# optim.ema_decay: the weight average (training/ema.py)
+def test_config_refuses_a_decay_outside_0_1(tiny_setup, tmp_path):
+    with pytest.raises(ConfigError, match=r"optim.ema_decay must be in \[0, 1\)"):
+        make_config(tiny_setup, tmp_path / "run", "optim.ema_decay=1.0")
+
+
+def test_training_is_unchanged_and_the_saved_model_is_the_average(tiny_setup, tmp_path):
+    """The optimiser trains the raw weights (the same losses as without an average); the saved W is the average
+    of W over the steps, computed here by hand from the weights after each step."""
+    plain = Trainer(make_config(tiny_setup, tmp_path / "plain", "steps=6"))
+    plain.run()
+    trainer = Trainer(make_config(tiny_setup, tmp_path / "ema", "steps=6", "optim.ema_decay=0.8"))
+    seen = []
+    trainer.on_step = lambda model, step, **_: seen.append((step, model.alignment.linear.weight.detach().clone()))
+    start = PromptEmbedder.from_config(trainer.config.model, device="cpu", seed=trainer.config.seed)
+    saved = PromptEmbedder.from_pretrained(trainer.run(), device="cpu")
+    assert losses(tmp_path / "ema") == losses(tmp_path / "plain")
+    expected = start.alignment.linear.weight.detach().float()
+    for step, weight in seen:
+        d = min(0.8, (1 + step) / (10 + step))
+        expected = d * expected + (1 - d) * weight
+    torch.testing.assert_close(saved.alignment.linear.weight, expected, rtol=1e-5, atol=1e-6)
+    assert not torch.allclose(saved.alignment.linear.weight, seen[-1][1])
+
+
+def test_resume_with_an_average_is_exact(tiny_setup, tmp_path, monkeypatch):
+    common = ("optim.ema_decay=0.8", "checkpoint_every=100")
+    straight = PromptEmbedder.from_pretrained(Trainer(make_config(tiny_setup, tmp_path / "a", *common)).run())
+    config = make_config(tiny_setup, tmp_path / "b", *common)
+    trainer = Trainer(config)
+    interrupt_at(trainer, monkeypatch, 5)
+    with pytest.raises(KeyboardInterrupt):
+        trainer.run()
+    resumed = PromptEmbedder.from_pretrained(Trainer(config).run(resume=True))
+    assert losses(tmp_path / "b") == losses(tmp_path / "a")
+    torch.testing.assert_close(resumed.alignment.linear.weight, straight.alignment.linear.weight)
+    for (name, x), y in zip(
+        resumed.prompting.state_dict().items(), straight.prompting.state_dict().values(), strict=True
+    ):
+        torch.testing.assert_close(x, y, msg=name)

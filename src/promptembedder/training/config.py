@@ -152,6 +152,14 @@ class OptimConfig:
     warmup_steps: int = field(default=10, metadata={"help": "Linear warm-up steps."})
     decay: Decay = field(default=Decay.LINEAR, metadata={"help": "linear, cosine or constant after warm-up."})
     max_grad_norm: float = field(default=1.0, metadata={"help": "Gradient clipping (0 disables)."})
+    ema_decay: float = field(
+        default=0.0,
+        metadata={
+            "help": "Keep an exponential moving average of the trainable weights (decay per step, warmed up as "
+            "min(decay, (1+step)/(10+step))); dev evaluations and the saved model use the average, the optimiser "
+            "the raw weights. Smooths the swings single-task batches give a small shared map. 0: off."
+        },
+    )
 
 
 @dataclass
@@ -312,6 +320,8 @@ class TrainConfig:
             raise ConfigError(
                 "optim.lr must be > 0, optim.alignment_lr, optim.gate_lr, optim.deep_lr and optim.warmup_steps >= 0"
             )
+        if not 0.0 <= self.optim.ema_decay < 1.0:
+            raise ConfigError(f"optim.ema_decay must be in [0, 1) (0: no average), got {self.optim.ema_decay}")
         if self.optim.gate_lr and not self.model.prompt_gate:
             raise ConfigError("optim.gate_lr sets the prompt gate's rate: add model.prompt_gate=true, or drop gate_lr")
         if self.optim.deep_lr and not self.model.deep_prompt:

@@ -7,6 +7,7 @@ in-batch and hard negatives, gathered across processes -> AdamW on the Prompting
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -53,6 +54,7 @@ from promptembedder.training.config import (
     config_differences,
     config_from_dict,
 )
+from promptembedder.training.ema import WeightAverage
 from promptembedder.training.loss import EntropyFloorLoss, InfoNCELoss, PromptRepulsionLoss, grad_cache_backward
 from promptembedder.training.sampler import TaskBatch, TaskBatchSampler
 from promptembedder.training.speed import apply_speed_options
@@ -202,6 +204,7 @@ class Trainer:
         self.step_stats: dict[str, float] = {}  # what the last step measured besides its loss (logged with it)
         self.doc_cache: dict[str, torch.Tensor] = {}
         self.history: list[dict] = []
+        self.average: WeightAverage | None = None  # optim.ema_decay's average of the trainable weights
         self.on_step = on_step
         self.precompute_s: float | None = None
         self.precompute_steps: int | None = None  # how many steps' documents precompute_s embedded
@@ -506,6 +509,7 @@ class Trainer:
             c.optim.decay.value, optimizer, num_warmup_steps=c.optim.warmup_steps, num_training_steps=c.steps
         )
         ddp_model, optimizer = acc.prepare(model, optimizer)
+        self.average = WeightAverage(params, c.optim.ema_decay) if c.optim.ema_decay else None
 
         start = 0
         checkpoint = self._find_checkpoint(resume)
@@ -537,6 +541,8 @@ class Trainer:
                 optimizer.step()
                 scheduler.step()
                 optimizer.zero_grad(set_to_none=True)
+                if self.average is not None:
+                    self.average.update(params, step)
                 completed, done_since = step, done_since + 1
                 snapshot = {"sampler": sampler.state_dict(), "rng": rng_state()}
                 record = {"step": step, "loss": loss, "lr": scheduler.get_last_lr()[0], "task": batch.task}
@@ -552,7 +558,8 @@ class Trainer:
                     record["steps_per_s"] = done_since / elapsed
                     self._log(metrics, writer, record)
                 if c.eval_every and step % c.eval_every == 0 and step != c.steps:
-                    scores = self.evaluate_dev(model, dev)
+                    with self._averaged(params):
+                        scores = self.evaluate_dev(model, dev)
                     self._log(metrics, writer, {"step": step, **scores})
                     if "dev/mean_mrr@10" in scores:
                         self.dev_scores.append((step, scores["dev/mean_mrr@10"]))
@@ -574,6 +581,8 @@ class Trainer:
                 signal.signal(signal.SIGINT, previous_handler)
         bar.close()
         self._save(completed, model, params, optimizer, scheduler, snapshot)
+        if self.average is not None:  # from here on the model is the average: the final score and the saved model
+            self.average.copy_to(params)
         if completed == c.steps:
             final = self.evaluate_dev(model, dev)
             self._log(metrics, writer, {"step": c.steps, **final})
@@ -587,6 +596,10 @@ class Trainer:
     def _earlier_seconds(self, start: int) -> float:
         """Training time a resumed run spent before its checkpoint (from the steps' own timings)."""
         return sum(h.get("step_s", 0.0) for h in self.history if h["step"] <= start)
+
+    def _averaged(self, params: dict[str, torch.nn.Parameter]):
+        """The weight average in place of the weights (optim.ema_decay), or nothing changed without one."""
+        return self.average.applied(params) if self.average is not None else contextlib.nullcontext()
 
     def _summarise(self, completed: int, seconds: float, final: dict[str, float]) -> None:
         c = self.config
@@ -642,6 +655,8 @@ class Trainer:
         with torch.no_grad():
             for name, p in params.items():
                 p.copy_(saved["trainable"][name].to(p.device, p.dtype))
+        if self.average is not None:
+            self.average.load_state_dict(saved["trainable"])
         optimizer.load_state_dict(saved["optimizer"])
         scheduler.load_state_dict(saved["scheduler"])
         set_rng_state(saved["rng"])
@@ -680,7 +695,7 @@ class Trainer:
         return save_checkpoint(
             self.output / "checkpoints",
             step,
-            {n: p.data for n, p in params.items()},
+            {n: p.data for n, p in params.items()} | (self.average.state_dict() if self.average is not None else {}),
             optimizer.state_dict(),
             scheduler.state_dict(),
             state,
