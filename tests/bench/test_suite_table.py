@@ -1,20 +1,15 @@
 """bench/training/suite_table.py: runs of the held-out suite joined into one table, and shares of a reference."""
 
-import importlib.util
 import json
 import sys
 from pathlib import Path
 
 import pytest
-
-SCRIPT = Path(__file__).resolve().parents[2] / "bench" / "training" / "suite_table.py"
+from bench_scripts import load_bench_script
 
 
 def load_script():
-    spec = importlib.util.spec_from_file_location("bench_suite_table", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_bench_script("training/suite_table.py")
 
 
 def task(name: str, task_type: str, instruction_set: str) -> dict:

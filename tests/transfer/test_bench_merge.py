@@ -1,19 +1,13 @@
 """The transfer experiment's ``--merge``: a later target joins an earlier run's table only if it measured alike."""
 
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
-
-RUN = Path(__file__).resolve().parents[2] / "bench" / "transfer" / "run.py"
+from bench_scripts import load_bench_script
 
 
 def load_run_module():
-    spec = importlib.util.spec_from_file_location("bench_transfer_run", RUN)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_bench_script("transfer/run.py")
 
 
 def new_results(**changes) -> dict:
