@@ -1,0 +1,66 @@
+"""The transfer bench's table and plot from arms trained in separate runs (``run.py --arm``, other ``--runs``
+folders, other seeds), each given by its run folder (the one holding ``arm.json``)::
+
+    python bench/transfer/table.py --out bench/results/transfer/round8/smollm2-seed1 --eval-every 15 \\
+        --command "run.py ... (each arm's command)" \\
+        scratch=runs/tb15s1/smollm2-135m/scratch transfer-vocab+deep2=runs/tb15s1/smollm2-135m/transfer-vocab+deep2
+
+One arm must be called ``scratch``: the others' steps to 95% are counted against its final score.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from run import score_steps, write_report  # noqa: E402  (a script beside this one, not a package)
+
+
+def _fail(message: str) -> None:
+    print(f"error: {message}", file=sys.stderr)
+    raise SystemExit(2)
+
+
+def load_arms(specs: list[str]) -> dict[str, dict]:
+    arms = {}
+    for spec in specs:
+        label, _, folder = spec.partition("=")
+        if not label or not folder:
+            _fail(f"{spec!r}: give LABEL=RUN_FOLDER (the folder with the arm's arm.json)")
+        path = Path(folder) / "arm.json"
+        if not path.is_file():
+            _fail(f"{spec!r}: no {path}; train the arm with run.py --arm first")
+        arms[label] = json.loads(path.read_text())
+    if "scratch" not in arms:
+        _fail("one arm must be labelled scratch (the others are measured against it)")
+    return arms
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("arms", nargs="+", help="LABEL=RUN_FOLDER, one of them scratch=...")
+    parser.add_argument("--out", required=True, type=Path, help="folder for results.json, results.md, results.png")
+    parser.add_argument("--target", default="smollm2-135m", help="the arms' Embedding LLM (the table's row name)")
+    parser.add_argument("--source-embedding", default="gemma3-270m", help="the source's Embedding LLM")
+    parser.add_argument("--eval-every", type=int, required=True, help="the finest evaluation grid of the arms")
+    parser.add_argument("--command", default="", help="how the arms were trained, kept in results.json")
+    args = parser.parse_args()
+    arms = load_arms(args.arms)
+    score_steps(arms)
+    steps = max(int(step) for arm in arms.values() for step in arm["curve"])
+    results = {
+        "command": args.command,
+        "source_embedding": args.source_embedding,
+        "targets": {args.target: arms},
+        "steps": steps,
+        "eval_every": args.eval_every,
+    }
+    write_report(results, args.out)
+    print((args.out / "results.md").read_text())
+
+
+if __name__ == "__main__":
+    main()

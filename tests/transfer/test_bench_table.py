@@ -1,0 +1,44 @@
+"""bench/transfer/table.py: the bench's table from arms trained in separate runs."""
+
+import json
+import sys
+
+import pytest
+from bench_scripts import load_bench_script
+
+
+def arm(tmp_path, name: str, curve: dict[str, float]):
+    folder = tmp_path / name
+    folder.mkdir()
+    record = {"label": name, "curve": curve, "trainable_parameters": 10, "seconds_per_step": 1.5}
+    (folder / "arm.json").write_text(json.dumps(record))
+    return folder
+
+
+def test_table_counts_steps_against_the_scratch_arm(tmp_path, monkeypatch, capsys):
+    scratch = arm(tmp_path, "s", {"0": 0.2, "30": 0.5, "60": 0.6, "90": 0.7})
+    moved = arm(tmp_path, "t", {"0": 0.3, "30": 0.67, "60": 0.7})
+    out = tmp_path / "out"
+    argv = ["table.py", "--out", str(out), "--eval-every", "30", f"scratch={scratch}", f"transfer={moved}"]
+    monkeypatch.setattr(sys, "argv", argv)
+    load_bench_script("transfer/table.py").main()
+    results = json.loads((out / "results.json").read_text())
+    arms = results["targets"]["smollm2-135m"]
+    assert arms["scratch"]["steps_to_95"] == 90  # 0.95 * 0.7 = 0.665
+    assert arms["transfer"]["steps_to_95"] == 30
+    assert "| smollm2-135m | transfer | 0.300 | 0.700 | 30 | 3.0x |" in capsys.readouterr().out
+    assert (out / "results.png").is_file()
+
+
+def test_table_needs_a_scratch_arm_and_existing_folders(tmp_path, monkeypatch, capsys):
+    moved = arm(tmp_path, "t", {"0": 0.3})
+    table = load_bench_script("transfer/table.py")
+    for specs, message in (
+        ([f"transfer={moved}"], "one arm must be labelled scratch"),
+        ([f"scratch={tmp_path / 'none'}"], "no " + str(tmp_path / "none" / "arm.json")),
+    ):
+        monkeypatch.setattr(sys, "argv", ["table.py", "--out", str(tmp_path / "o"), "--eval-every", "30", *specs])
+        with pytest.raises(SystemExit) as stop:
+            table.main()
+        assert stop.value.code == 2
+        assert message in capsys.readouterr().err
