@@ -157,7 +157,7 @@ class OptimConfig:
         metadata={
             "help": "Keep an exponential moving average of the trainable weights (decay per step, warmed up as "
             "min(decay, (1+step)/(10+step))); dev evaluations and the saved model use the average, the optimiser "
-            "the raw weights. Smooths the swings single-task batches give a small shared map. 0: off."
+            "the raw weights. Smooths swings shorter than about 1/(1-decay) steps. 0: off."
         },
     )
 
