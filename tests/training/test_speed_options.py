@@ -76,9 +76,12 @@ def test_compiled_generation_keeps_the_losses(tiny_setup, tmp_path):
     np.testing.assert_allclose(losses(tmp_path / "compiled"), losses(tmp_path / "plain"), rtol=1e-4, atol=1e-5)
 
 
-def test_precomputed_documents_fill_the_cache_before_the_first_step(tiny_setup, tmp_path):
+@pytest.mark.parametrize("tasks_per_step", [1, 2])
+def test_precomputed_documents_fill_the_cache_before_the_first_step(tiny_setup, tmp_path, tasks_per_step):
     seen = []
-    config = make_config(tiny_setup, tmp_path / "run", "speed.precompute_documents=true")
+    config = make_config(
+        tiny_setup, tmp_path / "run", "speed.precompute_documents=true", f"tasks_per_step={tasks_per_step}"
+    )
     trainer = Trainer(config, on_step=lambda **kw: seen.append((kw["step"], len(trainer.doc_cache), kw["record"])))
     trainer.run()
     assert trainer.precompute_s is not None

@@ -114,6 +114,46 @@ def test_resume_with_a_different_config_names_the_keys(tiny_setup, tmp_path):
         Trainer(changed).run(resume=True)
 
 
+def test_tasks_per_step_averages_the_gradients_of_its_batches(tiny_setup, tmp_path, monkeypatch):
+    """One step over two batches has the mean of the gradients that two one-batch steps at the same weights have
+    (the optimiser is made a no-op that records the gradients, so both runs stay at the initial weights)."""
+    seen: list[list[torch.Tensor]] = []
+
+    def record(self, *args, **kwargs):
+        seen.append([p.grad.clone() for group in self.param_groups for p in group["params"] if p.grad is not None])
+
+    monkeypatch.setattr(torch.optim.AdamW, "step", record)
+    common = ("optim.max_grad_norm=0", "checkpoint_every=100")
+    one = Trainer(make_config(tiny_setup, tmp_path / "one", "steps=2", *common))
+    one.run()
+    two = Trainer(make_config(tiny_setup, tmp_path / "two", "steps=1", "tasks_per_step=2", *common))
+    two.run()
+    assert len(seen) == 3
+    first, second, averaged = seen
+    for a, b, mean in zip(first, second, averaged, strict=True):
+        torch.testing.assert_close(mean, (a + b) / 2, rtol=1e-4, atol=1e-6)
+    assert two.history[0]["task"] == "+".join(h["task"] for h in one.history)
+    assert two.history[0]["loss"] == pytest.approx(np.mean([h["loss"] for h in one.history]), rel=1e-5)
+
+
+def test_resume_with_tasks_per_step_is_exact(tiny_setup, tmp_path, monkeypatch):
+    extra = ("steps=6", "tasks_per_step=3", "checkpoint_every=100")
+    Trainer(make_config(tiny_setup, tmp_path / "straight", *extra)).run()
+    config = make_config(tiny_setup, tmp_path / "resumed", *extra)
+    trainer = Trainer(config)
+    interrupt_at(trainer, monkeypatch, 5)  # in step 2's second batch: step 2 finishes, then the checkpoint
+    with pytest.raises(KeyboardInterrupt):
+        trainer.run()
+    assert [p.name for p in list_checkpoints(tmp_path / "resumed" / "checkpoints")] == ["step-2"]
+    Trainer(config).run(resume=True)
+    assert losses(tmp_path / "resumed") == losses(tmp_path / "straight")
+
+
+def test_config_refuses_tasks_per_step_below_one(tiny_setup, tmp_path):
+    with pytest.raises(ConfigError, match="tasks_per_step must be a positive integer, got 0"):
+        make_config(tiny_setup, tmp_path / "run", "tasks_per_step=0")
+
+
 def test_document_cache_changes_nothing_but_speed(tiny_setup, tmp_path):
     Trainer(make_config(tiny_setup, tmp_path / "cached", "document_cache=true")).run()
     Trainer(make_config(tiny_setup, tmp_path / "uncached", "document_cache=false")).run()

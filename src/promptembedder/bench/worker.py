@@ -175,11 +175,11 @@ def run_variant(spec: dict[str, Any]) -> dict[str, Any]:
 
     trainer: Trainer
 
-    def on_step(*, step: int, model, batch, record: dict) -> None:
+    def on_step(*, step: int, model, batches, record: dict, **_) -> None:
         if "params" not in state:
             state["params"] = sum(p.numel() for p in trainer.trainable_parameters(model).values())
         result["step_s"].append(record["step_s"])
-        result["tokens"].append(data_tokens(model.embedding.tokenizer, batch, config))
+        result["tokens"].append(sum(data_tokens(model.embedding.tokenizer, b, config) for b in batches))
         result["loss"] = record["loss"]
         if step in eval_at:
             score(model, step)

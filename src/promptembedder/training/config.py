@@ -281,6 +281,15 @@ class TrainConfig:
             "compared with; each costs one short generation of the Prompting LLM."
         },
     )
+    tasks_per_step: int = field(
+        default=1,
+        metadata={
+            "help": "Single-task batches (batch_size queries each, each with its task's prompt) whose gradients one "
+            "optimiser step averages. More than 1 gives each update several tasks' signal, so weights shared by "
+            "every task (W's per-layer deep maps) stop swinging to the last task trained; a step costs that many "
+            "batches."
+        },
+    )
     grad_cache_chunk: int = field(
         default=0, metadata={"help": "Queries per chunk for the cached-gradient loss (0: whole batch at once)."}
     )
@@ -306,7 +315,9 @@ class TrainConfig:
     keep_checkpoints: int = field(default=2, metadata={"help": "Checkpoints kept on disk."})
 
     def __post_init__(self) -> None:
-        _check_positive(self, "batch_size", "steps", "log_every", "checkpoint_every", "keep_checkpoints")
+        _check_positive(
+            self, "batch_size", "tasks_per_step", "steps", "log_every", "checkpoint_every", "keep_checkpoints"
+        )
         _check_positive(self.data, "max_query_length", "max_document_length")
         if self.loss_temperature <= 0:
             raise ConfigError(f"loss_temperature must be > 0, got {self.loss_temperature}")

@@ -523,7 +523,7 @@ class Trainer:
 
         model.train()
         if c.speed.precompute_documents and start < c.steps:
-            self.precompute_documents(model, sampler, c.steps - start)
+            self.precompute_documents(model, sampler, (c.steps - start) * c.tasks_per_step)
         bar = tqdm(total=c.steps, initial=start, desc="training", unit="step", disable=not acc.is_local_main_process)
         tic, done_since = time.perf_counter(), 0
         completed, final = start, {}
@@ -533,9 +533,18 @@ class Trainer:
         try:
             for step in range(start + 1, c.steps + 1):
                 step_tic = time.perf_counter()
-                batch = sampler.next_batch()
+                batches = [sampler.next_batch() for _ in range(c.tasks_per_step)]
                 self.current_step = step
-                loss = self._step(ddp_model, model, batch)
+                loss, stats = 0.0, []
+                for batch in batches:
+                    loss += self._step(ddp_model, model, batch) / len(batches)
+                    stats.append(self.step_stats)
+                if len(batches) > 1:  # the gradients summed over the batches, made their mean
+                    for p in params.values():
+                        if p.grad is not None:
+                            p.grad.div_(len(batches))
+                    self.step_stats = {k: float(np.mean([s[k] for s in stats if k in s])) for k in stats[-1]}
+                batch = batches[0]
                 if c.optim.max_grad_norm > 0:
                     acc.clip_grad_norm_(list(params.values()), c.optim.max_grad_norm)
                 optimizer.step()
@@ -545,14 +554,15 @@ class Trainer:
                     self.average.update(params, step)
                 completed, done_since = step, done_since + 1
                 snapshot = {"sampler": sampler.state_dict(), "rng": rng_state()}
-                record = {"step": step, "loss": loss, "lr": scheduler.get_last_lr()[0], "task": batch.task}
+                task = "+".join(b.task for b in batches)
+                record = {"step": step, "loss": loss, "lr": scheduler.get_last_lr()[0], "task": task}
                 record.update(self.step_stats)
                 record["step_s"] = time.perf_counter() - step_tic
                 self.history.append(record)
                 if self.on_step is not None:
-                    self.on_step(step=step, model=model, batch=batch, record=record)
+                    self.on_step(step=step, model=model, batch=batch, batches=batches, record=record)
                 elapsed = time.perf_counter() - tic
-                bar.set_postfix(loss=f"{loss:.4f}", task=batch.task[:18], steps_s=f"{done_since / elapsed:.2f}")
+                bar.set_postfix(loss=f"{loss:.4f}", task=task[:18], steps_s=f"{done_since / elapsed:.2f}")
                 bar.update()
                 if step % c.log_every == 0 or step == c.steps:
                     record["steps_per_s"] = done_since / elapsed
