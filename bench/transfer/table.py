@@ -5,7 +5,9 @@ folders, other seeds), each given by its run folder (the one holding ``arm.json`
         --command "run.py ... (each arm's command)" \\
         scratch=runs/tb15s1/smollm2-135m/scratch transfer-vocab+deep2=runs/tb15s1/smollm2-135m/transfer-vocab+deep2
 
-One arm must be called ``scratch``: the others' steps to 95% are counted against its final score.
+One arm must be called ``scratch``: the others' steps to 95% are counted against its final score. An arm given
+as ``LABEL=RUN,RUN...`` (one run folder per seed) is the mean of those runs' curves, point by point over the
+steps that every one of them evaluated, so its steps to 95% are those of the seed-averaged curve.
 """
 
 from __future__ import annotations
@@ -24,16 +26,35 @@ def _fail(message: str) -> None:
     raise SystemExit(2)
 
 
+def mean_arm(label: str, records: list[dict]) -> dict:
+    """One arm from several runs of it (seeds): the mean curve over the steps every run evaluated."""
+    if len(records) == 1:
+        return records[0]
+    shared = set.intersection(*(set(r["curve"]) for r in records))
+    if not shared:
+        _fail(f"{label}: its runs share no evaluated step; evaluate them on one grid")
+    curve = {s: sum(r["curve"][s] for r in records) / len(records) for s in sorted(shared, key=int)}
+    mean = {
+        key: sum(r[key] for r in records) / len(records)
+        for key in ("seconds_per_step", "final_loss")
+        if all(r.get(key) is not None for r in records)
+    }
+    return {**records[0], **mean, "label": label, "curve": curve, "runs": [r["output_dir"] for r in records]}
+
+
 def load_arms(specs: list[str]) -> dict[str, dict]:
     arms = {}
     for spec in specs:
-        label, _, folder = spec.partition("=")
-        if not label or not folder:
-            _fail(f"{spec!r}: give LABEL=RUN_FOLDER (the folder with the arm's arm.json)")
-        path = Path(folder) / "arm.json"
-        if not path.is_file():
-            _fail(f"{spec!r}: no {path}; train the arm with run.py --arm first")
-        arms[label] = json.loads(path.read_text())
+        label, _, folders = spec.partition("=")
+        if not label or not folders:
+            _fail(f"{spec!r}: give LABEL=RUN_FOLDER[,RUN_FOLDER...] (the folders with the arm's arm.json)")
+        records = []
+        for folder in folders.split(","):
+            path = Path(folder) / "arm.json"
+            if not path.is_file():
+                _fail(f"{spec!r}: no {path}; train the arm with run.py --arm first")
+            records.append({"output_dir": folder, **json.loads(path.read_text())})
+        arms[label] = mean_arm(label, records)
     if "scratch" not in arms:
         _fail("one arm must be labelled scratch (the others are measured against it)")
     return arms
@@ -41,7 +62,7 @@ def load_arms(specs: list[str]) -> dict[str, dict]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("arms", nargs="+", help="LABEL=RUN_FOLDER, one of them scratch=...")
+    parser.add_argument("arms", nargs="+", help="LABEL=RUN_FOLDER[,RUN_FOLDER...], one of them scratch=...")
     parser.add_argument("--out", required=True, type=Path, help="folder for results.json, results.md, results.png")
     parser.add_argument("--target", default="smollm2-135m", help="the arms' Embedding LLM (the table's row name)")
     parser.add_argument("--source-embedding", default="gemma3-270m", help="the source's Embedding LLM")

@@ -42,3 +42,32 @@ def test_table_needs_a_scratch_arm_and_existing_folders(tmp_path, monkeypatch, c
             table.main()
         assert stop.value.code == 2
         assert message in capsys.readouterr().err
+
+
+def test_an_arm_of_several_seeds_is_their_mean_curve_on_the_steps_they_share(tmp_path, monkeypatch, capsys):
+    seed0 = arm(tmp_path, "s0", {"0": 0.2, "30": 0.6, "60": 0.6})
+    seed1 = arm(tmp_path, "s1", {"0": 0.2, "30": 0.4, "60": 0.8})
+    moved0 = arm(tmp_path, "t0", {"0": 0.3, "15": 0.5, "30": 0.7, "60": 0.7})  # a finer grid: 15 is dropped
+    moved1 = arm(tmp_path, "t1", {"0": 0.3, "30": 0.64, "60": 0.7})
+    out = tmp_path / "out"
+    specs = [f"scratch={seed0},{seed1}", f"transfer={moved0},{moved1}"]
+    monkeypatch.setattr(sys, "argv", ["table.py", "--out", str(out), "--eval-every", "30", *specs])
+    load_bench_script("transfer/table.py").main()
+    arms = json.loads((out / "results.json").read_text())["targets"]["smollm2-135m"]
+    assert arms["scratch"]["curve"] == pytest.approx({"0": 0.2, "30": 0.5, "60": 0.7})
+    assert arms["transfer"]["curve"] == pytest.approx({"0": 0.3, "30": 0.67, "60": 0.7})
+    assert arms["scratch"]["steps_to_95"] == 60 and arms["transfer"]["steps_to_95"] == 30  # 0.95 * 0.7 = 0.665
+    assert arms["transfer"]["seconds_per_step"] == 1.5 and len(arms["transfer"]["runs"]) == 2
+    assert "| smollm2-135m | transfer | 0.300 | 0.700 | 30 | 2.0x |" in capsys.readouterr().out
+
+
+def test_seeds_on_disjoint_grids_are_one_clear_error(tmp_path, monkeypatch, capsys):
+    a = arm(tmp_path, "a", {"15": 0.5})
+    b = arm(tmp_path, "b", {"30": 0.5})
+    monkeypatch.setattr(
+        sys, "argv", ["table.py", "--out", str(tmp_path / "o"), "--eval-every", "30", f"scratch={a},{b}"]
+    )
+    with pytest.raises(SystemExit) as stop:
+        load_bench_script("transfer/table.py").main()
+    assert stop.value.code == 2
+    assert "share no evaluated step" in capsys.readouterr().err
