@@ -286,8 +286,8 @@ class TrainConfig:
         metadata={
             "help": "Single-task batches (batch_size queries each, each with its task's prompt) whose gradients one "
             "optimiser step averages. More than 1 gives each update several tasks' signal, so weights shared by "
-            "every task (W's per-layer deep maps) stop swinging to the last task trained; a step costs that many "
-            "batches."
+            "every task (W's per-layer deep maps) swing less to the last task trained; a step costs that many "
+            "batches. Measured on the deep transfer arm: 2 helped one seed and hurt the other (bench/RESULTS.md)."
         },
     )
     grad_cache_chunk: int = field(
