@@ -10,16 +10,17 @@ smaller than about two standard errors is not one this dev slice can tell apart.
 from __future__ import annotations
 
 import argparse
-import json
 import math
+import sys
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from drops import task_curves  # noqa: E402  (a script beside this one, not a package)
 
 
 def final_dev(run: Path) -> dict[str, float]:
     """Per-task dev MRR@10 of the run's last dev evaluation."""
-    lines = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
-    last = [r for r in lines if any(k.endswith("/mrr@10") and k != "dev/mean_mrr@10" for k in r)][-1]
-    return {k.split("/")[1]: v for k, v in last.items() if k.endswith("/mrr@10") and k != "dev/mean_mrr@10"}
+    return list(task_curves(run).values())[-1]
 
 
 def main() -> None:

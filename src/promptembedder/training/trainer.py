@@ -2,7 +2,8 @@
 
 One step: draw a batch of one task -> one soft prompt from its instruction -> embed the queries after it
 (with gradients) and the documents (plain: cached, no gradient; prompted: with gradients) -> InfoNCE over
-in-batch and hard negatives, gathered across processes -> AdamW on the Prompting LLM and W only.
+in-batch and hard negatives, gathered across processes -> AdamW on the Prompting LLM and W only. With
+``tasks_per_step`` > 1 a step runs that many such batches and AdamW takes the mean of their gradients.
 """
 
 from __future__ import annotations
@@ -187,7 +188,8 @@ class Trainer:
     def __init__(
         self, config: TrainConfig, accelerator: Accelerator | None = None, on_step: Callable[..., None] | None = None
     ) -> None:
-        """``on_step(step=, model=, batch=, record=)`` is called after every optimiser step (benchmarks, probes)."""
+        """``on_step(step=, model=, batch=, batches=, record=)`` is called after every optimiser step (benchmarks,
+        probes): ``batches`` are the step's ``tasks_per_step`` batches, ``batch`` the first of them."""
         if config.transfer.source:  # checked (source, output folder) and given the source's prompting settings
             from promptembedder.transfer import prepare_transfer_config
 
@@ -544,7 +546,6 @@ class Trainer:
                         if p.grad is not None:
                             p.grad.div_(len(batches))
                     self.step_stats = {k: float(np.mean([s[k] for s in stats if k in s])) for k in stats[-1]}
-                batch = batches[0]
                 if c.optim.max_grad_norm > 0:
                     acc.clip_grad_norm_(list(params.values()), c.optim.max_grad_norm)
                 optimizer.step()
@@ -560,7 +561,7 @@ class Trainer:
                 record["step_s"] = time.perf_counter() - step_tic
                 self.history.append(record)
                 if self.on_step is not None:
-                    self.on_step(step=step, model=model, batch=batch, batches=batches, record=record)
+                    self.on_step(step=step, model=model, batch=batches[0], batches=batches, record=record)
                 elapsed = time.perf_counter() - tic
                 bar.set_postfix(loss=f"{loss:.4f}", task=task[:18], steps_s=f"{done_since / elapsed:.2f}")
                 bar.update()
