@@ -325,13 +325,28 @@ def ratio_text(scratch: int | None, transfer: int | None, eval_every: int) -> st
     return f"{scratch / transfer:.1f}x"
 
 
+def wall_text(scratch: dict, arm: dict) -> tuple[str, str]:
+    """Training minutes to 95% of scratch's final score (steps to it x seconds a step, evaluations left out)
+    and scratch's minutes over the arm's: issue 15's wall-time ratio."""
+    if arm["steps_to_95"] is None:
+        return "not reached", "n/a (95% not reached)"
+    minutes = arm["steps_to_95"] * arm["seconds_per_step"] / 60
+    if arm is scratch:
+        return f"{minutes:.1f}", "-"
+    if scratch["steps_to_95"] is None:
+        return f"{minutes:.1f}", "n/a (95% not reached)"
+    if not minutes:
+        return "0.0", "n/a (at step 0)"
+    return f"{minutes:.1f}", f"{scratch['steps_to_95'] * scratch['seconds_per_step'] / 60 / minutes:.1f}x"
+
+
 def write_report(results: dict, out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(json.dumps(results, indent=2))
     lines = [
         "| target | arm | score@0 | final score | steps to 95% of scratch final | speed-up vs scratch "
-        "| steps to 95% of scratch's gain | speed-up | trainable params | s/step |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| minutes to it | wall speed-up | steps to 95% of scratch's gain | speed-up | trainable params | s/step |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     every = results["eval_every"]
     for target, arms in results["targets"].items():
@@ -339,12 +354,14 @@ def write_report(results: dict, out: Path) -> None:
         for name, arm in arms.items():
             curve, gain = arm["curve"], arm.get("steps_to_95_gain")
             ratio = "-" if name == "scratch" else ratio_text(scratch, arm["steps_to_95"], every)
+            minutes, wall = wall_text(arms["scratch"], arm)
             gain_ratio = "-" if name == "scratch" or scratch_gain is None else ratio_text(scratch_gain, gain, every)
             reached = "not reached" if arm["steps_to_95"] is None else str(arm["steps_to_95"])
             gained = "n/a" if scratch_gain is None else ("not reached" if gain is None else str(gain))
             lines.append(
                 f"| {target} | {name} | {curve['0']:.3f} | {last_score(curve):.3f} | {reached} | {ratio} "
-                f"| {gained} | {gain_ratio} | {arm['trainable_parameters']:,} | {arm['seconds_per_step']:.2f} |"
+                f"| {minutes} | {wall} | {gained} | {gain_ratio} | {arm['trainable_parameters']:,} "
+                f"| {arm['seconds_per_step']:.2f} |"
             )
     (out / "results.md").write_text("\n".join(lines) + "\n")
     plot(results, out / "results.png")

@@ -71,3 +71,20 @@ def test_seeds_on_disjoint_grids_are_one_clear_error(tmp_path, monkeypatch, caps
         load_bench_script("transfer/table.py").main()
     assert stop.value.code == 2
     assert "share no evaluated step" in capsys.readouterr().err
+
+
+def test_the_table_gives_minutes_to_95_percent_and_the_wall_time_ratio(tmp_path, monkeypatch, capsys):
+    """Issue 15's second ratio: steps to 95% times each arm's own seconds a step, scratch's over the arm's."""
+    scratch = arm(tmp_path, "s", {"0": 0.2, "30": 0.5, "60": 0.6, "90": 0.7})  # 90 steps x 4 s = 6.0 min
+    moved = arm(tmp_path, "t", {"0": 0.3, "30": 0.67, "60": 0.7})  # 30 steps x 2 s = 1.0 min
+    never = arm(tmp_path, "n", {"0": 0.3, "30": 0.4})
+    for folder, seconds in ((scratch, 4.0), (moved, 2.0)):
+        record = json.loads((folder / "arm.json").read_text())
+        (folder / "arm.json").write_text(json.dumps({**record, "seconds_per_step": seconds}))
+    argv = ["table.py", "--out", str(tmp_path / "out"), "--eval-every", "30"]
+    monkeypatch.setattr(sys, "argv", [*argv, f"scratch={scratch}", f"transfer={moved}", f"stuck={never}"])
+    load_bench_script("transfer/table.py").main()
+    rows = {line.split(" | ")[1]: line for line in capsys.readouterr().out.splitlines() if "smollm2-135m" in line}
+    assert "| 90 | - | 6.0 | - |" in rows["scratch"]
+    assert "| 30 | 3.0x | 1.0 | 6.0x |" in rows["transfer"]
+    assert "| not reached | n/a (95% not reached) | not reached | n/a (95% not reached) |" in rows["stuck"]
