@@ -60,6 +60,23 @@ def load_arms(specs: list[str]) -> dict[str, dict]:
     return arms
 
 
+def apply_timings(arms: dict[str, dict], specs: list[str]) -> None:
+    """Put timing.py's seconds per step (measured with every arm under the same load) in place of the runs'."""
+    for spec in specs:
+        label, _, file = spec.partition("=")
+        if label not in arms:
+            _fail(f"--timing {spec!r}: no arm called {label!r} (arms: {', '.join(arms)})")
+        path = Path(file)
+        if not path.is_file():
+            _fail(f"--timing {spec!r}: no {path}; write it with bench/transfer/timing.py first")
+        timed = json.loads(path.read_text())
+        arms[label].update(
+            recorded_seconds_per_step=arms[label]["seconds_per_step"],
+            seconds_per_step=timed["seconds_per_step"],
+            timing=str(path),
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("arms", nargs="+", help="LABEL=RUN_FOLDER[,RUN_FOLDER...], one of them scratch=...")
@@ -68,8 +85,15 @@ def main() -> None:
     parser.add_argument("--source-embedding", default="gemma3-270m", help="the source's Embedding LLM")
     parser.add_argument("--eval-every", type=int, required=True, help="the finest evaluation grid of the arms")
     parser.add_argument("--command", default="", help="how the arms were trained, kept in results.json")
+    parser.add_argument(
+        "--timing",
+        action="append",
+        default=[],
+        help="LABEL=FILE: that arm's seconds per step from timing.py's FILE instead of its runs' (repeatable)",
+    )
     args = parser.parse_args()
     arms = load_arms(args.arms)
+    apply_timings(arms, args.timing)
     score_steps(arms)
     steps = max(int(step) for arm in arms.values() for step in arm["curve"])
     results = {

@@ -88,3 +88,22 @@ def test_the_table_gives_minutes_to_95_percent_and_the_wall_time_ratio(tmp_path,
     assert "| 90 | - | 6.0 | - |" in rows["scratch"]
     assert "| 30 | 3.0x | 1.0 | 6.0x |" in rows["transfer"]
     assert "| not reached | n/a (95% not reached) | not reached | n/a (95% not reached) |" in rows["stuck"]
+
+
+def test_timed_seconds_replace_the_runs_own_and_a_bad_timing_is_one_clear_error(tmp_path, monkeypatch, capsys):
+    scratch = arm(tmp_path, "s", {"0": 0.2, "30": 0.5, "60": 0.6, "90": 0.7})
+    moved = arm(tmp_path, "t", {"0": 0.3, "30": 0.67, "60": 0.7})
+    timed = tmp_path / "timed.json"
+    timed.write_text(json.dumps({"seconds_per_step": 0.5, "steps": 30}))
+    out = tmp_path / "out"
+    argv = ["table.py", "--out", str(out), "--eval-every", "30", f"scratch={scratch}", f"transfer={moved}"]
+    monkeypatch.setattr(sys, "argv", [*argv, "--timing", f"transfer={timed}"])
+    load_bench_script("transfer/table.py").main()
+    arms = json.loads((out / "results.json").read_text())["targets"]["smollm2-135m"]
+    assert arms["transfer"]["seconds_per_step"] == 0.5 and arms["transfer"]["recorded_seconds_per_step"] == 1.5
+    assert "| 30 | 3.0x | 0.2 | 9.0x |" in capsys.readouterr().out  # 90 x 1.5 s against 30 x 0.5 s
+    for spec, message in ((f"nope={timed}", "no arm called 'nope'"), ("transfer=missing.json", "timing.py first")):
+        monkeypatch.setattr(sys, "argv", [*argv, "--timing", spec])
+        with pytest.raises(SystemExit) as stop:
+            load_bench_script("transfer/table.py").main()
+        assert stop.value.code == 2 and message in capsys.readouterr().err
