@@ -75,3 +75,19 @@ def test_the_gpu_recipe_is_the_cpu_recipe_with_only_what_a_gpu_changes():
     gpu_keys = {"batch_size", "grad_cache_chunk", "precision", "speed.fused_optimizer", "output_dir"}
     assert set(config_differences(cpu, gpu)) | {"output_dir"} == gpu_keys
     assert gpu.batch_size >= 64 and gpu.precision.value == "bf16"
+
+
+def test_the_transfer_recipe_is_the_full_recipe_with_only_what_a_transfer_changes():
+    """transfer.yaml keeps full.yaml's data, read-out and loss; only the measured transfer settings differ."""
+    full, transfer = load_config("full"), load_config("transfer")
+    changed = {
+        "model.deep_prompt",
+        "optim.deep_lr",
+        "optim.warmup_steps",
+        "steps",
+        "patience",
+        "entropy_floor",
+        "output_dir",
+    }
+    assert set(config_differences(full, transfer)) | {"output_dir"} == changed
+    assert transfer.model.deep_prompt and transfer.optim.deep_lr and transfer.eval_every

@@ -36,6 +36,23 @@ def test_transfer_command_trains_w_and_the_model_is_evaluable(setup, tmp_path):
     assert report.is_file()
 
 
+def test_the_packaged_transfer_recipe_runs_as_the_readme_shows(setup, tmp_path):
+    """``promptembedder transfer --from RUN --embedding-model NAME transfer``: the measured recipe (deep prompt
+    maps on their own rate, dev every eval_every steps with patience) on tiny models."""
+    out = tmp_path / "run"
+    args = ["transfer", "--from", str(setup["run"]), "--embedding-model", str(setup["target"]), "transfer"]
+    settings = [f"data.train_files=[{setup['files'][0]}, {setup['files'][1]}]", "model.max_length=32"]
+    settings += ["model.text_template=''", "model.pooling=mean", "steps=4", "eval_every=2", "data.dev_per_task=8"]
+    settings += [f"output_dir={out}"]
+    result = CliRunner().invoke(app, args + [arg for s in settings for arg in ("--set", s)])
+    assert result.exit_code == 0, result.output
+    recorded = json.loads((out / "config.json").read_text())
+    assert recorded["model"]["deep_prompt"] and recorded["optim"]["warmup_steps"] == 10
+    assert recorded["optim"]["deep_lr"] == 5e-4 and recorded["patience"] == 3
+    assert sum('"dev/mean_mrr@10"' in line for line in (out / "metrics.jsonl").read_text().splitlines()) >= 1
+    assert PromptEmbedder.from_pretrained(out / "model", device="cpu").alignment.deep.abs().sum() > 0
+
+
 def test_transfer_command_can_fine_tune_the_prompting_llm_too(setup, tmp_path):
     out = tmp_path / "run"
     args = [
