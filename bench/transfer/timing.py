@@ -22,10 +22,15 @@ import tempfile
 from pathlib import Path
 
 
+def _fail(message: str) -> None:
+    print(f"error: {message}", file=sys.stderr)
+    raise SystemExit(2)
+
+
 def timed_config(recorded: dict, steps: int, out: Path) -> dict:
     """The run's recorded config, made to train ``steps`` steps into ``out`` with nothing but training steps."""
     if steps < 1:
-        raise SystemExit("error: --steps must be at least 1")
+        _fail(f"--steps {steps}: time at least 1 step")
     config = json.loads(json.dumps(recorded))  # a deep copy
     config.update(steps=steps, eval_every=0, patience=0, log_every=1, checkpoint_every=steps + 1, output_dir=str(out))
     return config
@@ -39,7 +44,7 @@ def main() -> None:
     args = parser.parse_args()
     recorded = args.run / "config.json"
     if not recorded.is_file():
-        raise SystemExit(f"error: no {recorded}; give the run folder of a trained arm")
+        _fail(f"no {recorded}; give the run folder of a trained arm")
 
     from promptembedder.atomic import write_text
     from promptembedder.training import Trainer
@@ -62,4 +67,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -196,7 +196,7 @@ def test_a_transfer_makes_each_instructions_prompt_once_with_the_same_result(set
     trainer makes it once per instruction; W trains to the same bits as when it is made at every step."""
     import promptembedder.training.trainer as trainer_module
 
-    def trained_w(out: Path, cached: bool) -> tuple[torch.Tensor, int]:
+    def trained_w(out: Path, cached: bool) -> tuple[torch.Tensor, int, Trainer]:
         trainer = Trainer(setup["config"](out, "vocab", "steps=6"))
         if not cached:
             monkeypatch.setattr(trainer_module, "_writes_fixed_prompts", lambda model: False)
