@@ -191,36 +191,6 @@ def test_a_deep_prompt_transfer_trains_fresh_offsets_for_every_layer_of_the_new_
     assert trained == ["alignment.deep", "alignment.linear.bias", "alignment.linear.weight"]
 
 
-def test_a_transfer_makes_each_instructions_prompt_once_with_the_same_result(setup, tmp_path, monkeypatch):
-    """The frozen Prompting LLM of a transfer writes the same prompt for an instruction at every step, so the
-    trainer makes it once per instruction; W trains to the same bits as when it is made at every step."""
-    import promptembedder.training.trainer as trainer_module
-
-    def trained_w(out: Path, cached: bool) -> tuple[torch.Tensor, int, Trainer]:
-        trainer = Trainer(setup["config"](out, "vocab", "steps=6"))
-        if not cached:
-            monkeypatch.setattr(trainer_module, "_writes_fixed_prompts", lambda model: False)
-        calls = []
-        real_build = trainer._build_model
-
-        def build_and_count():
-            model = real_build()
-            model.prompting.register_forward_hook(lambda *args: calls.append(1))
-            return model
-
-        monkeypatch.setattr(trainer, "_build_model", build_and_count)
-        saved = PromptEmbedder.from_pretrained(trainer.run(), device="cpu")
-        monkeypatch.undo()
-        return saved.alignment.linear.weight, len(calls), trainer
-
-    cached_w, cached_calls, trainer = trained_w(tmp_path / "cached", True)
-    every_w, every_calls, _ = trained_w(tmp_path / "every", False)
-    assert torch.equal(cached_w, every_w)
-    assert losses(tmp_path / "cached") == losses(tmp_path / "every")
-    made = len(trainer.frozen_prompts)  # the instructions the six steps drew; the other calls are the run's own
-    assert 0 < made < 6 and every_calls - cached_calls == 6 - made
-
-
 def test_transfer_resumes_exactly(setup, tmp_path, monkeypatch):
     Trainer(setup["config"](tmp_path / "straight", "compose", "steps=4")).run()
     config = setup["config"](tmp_path / "resumed", "compose", "steps=4", "checkpoint_every=2")

@@ -29,7 +29,7 @@ from tqdm.auto import tqdm
 from transformers import get_scheduler
 
 from promptembedder.atomic import write_text
-from promptembedder.config import Conditioning, Relaxation
+from promptembedder.config import Conditioning
 from promptembedder.data import default_data_dir, sample_dir
 from promptembedder.data.format import TrainExample, list_train_files, load_train_file
 from promptembedder.data.text import normalise
@@ -134,14 +134,6 @@ def false_negative_mask(queries: list[str], positives: list[str], pool: list[str
     return [[t is None or t in answers[key] for t in pool] for key in keys]
 
 
-def _writes_fixed_prompts(model: PromptEmbedder) -> bool:
-    """Whether the Prompting LLM writes the same prompt for an instruction every time: no weight of it trains
-    (a transfer) and its relaxation draws no noise."""
-    if model.config.relaxation is Relaxation.GUMBEL:
-        return False
-    return not any(p.requires_grad for p in model.prompting.parameters())
-
-
 def _text_key(text: str) -> str:
     return hashlib.sha1(text.encode()).hexdigest()
 
@@ -213,8 +205,6 @@ class Trainer:
         self.current_step = 0
         self.step_stats: dict[str, float] = {}  # what the last step measured besides its loss (logged with it)
         self.doc_cache: dict[str, torch.Tensor] = {}
-        # A frozen Prompting LLM's (soft prompt, entropies) by instruction: a transfer's prompts never change.
-        self.frozen_prompts: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
         self.history: list[dict] = []
         self.average: WeightAverage | None = None  # optim.ema_decay's average of the trainable weights
         self.on_step = on_step
@@ -476,15 +466,7 @@ class Trainer:
         if model.alignment.has_table:
             aligned, entropy = model.aligned_prompts([instruction], return_entropy=True)
             return aligned[0], entropy, None
-        if _writes_fixed_prompts(model):
-            # A transfer: the Prompting LLM is frozen and deterministic, so an instruction's prompt is the same at
-            # every step; made once (the same computation, without a graph), only W's part runs each step.
-            if instruction not in self.frozen_prompts:
-                with torch.no_grad():
-                    self.frozen_prompts[instruction] = model.prompting([instruction], return_entropy=True)
-            soft, entropy = self.frozen_prompts[instruction]
-        else:
-            soft, entropy = model.prompting([instruction], return_entropy=True)
+        soft, entropy = model.prompting([instruction], return_entropy=True)
         return model.alignment(soft)[0], entropy, soft[0]
 
     # ---------------------------------------------------------------- evaluation on the dev slice
