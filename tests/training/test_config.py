@@ -86,6 +86,7 @@ def test_the_transfer_recipe_is_the_full_recipe_with_only_what_a_transfer_change
         "optim.warmup_steps",
         "steps",
         "patience",
+        "restore_best",
         "entropy_floor",
         "output_dir",
     }

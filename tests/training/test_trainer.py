@@ -496,6 +496,41 @@ def test_patience_stops_at_a_plateau_and_says_so(tiny_setup, tmp_path):
     assert "3 of 20 steps" in trainer.describe() and "plateau" in trainer.describe()
 
 
+def test_restore_best_saves_the_weights_of_the_best_dev_evaluation(tiny_setup, tmp_path, monkeypatch):
+    """restore_best: when an earlier dev evaluation beat the last one, the saved model holds that evaluation's
+    weights and the summary its score and step; the last checkpoint keeps the last weights for resume."""
+    scripted = iter([0.5, 0.9, 0.4, 0.3])  # dev at steps 1, 2, 3, then the final one at step 4
+    seen = []
+
+    def fake_dev(self, model, dev):
+        seen.append(model.alignment.linear.weight.detach().clone())
+        return {"dev/mean_mrr@10": next(scripted)}
+
+    monkeypatch.setattr(Trainer, "evaluate_dev", fake_dev)
+    moving = ("eval_every=1", "steps=4", "checkpoint_every=50", "optim.alignment_lr=1e-2", "restore_best=true")
+    trainer = Trainer(make_config(tiny_setup, tmp_path / "run", *moving))
+    saved = PromptEmbedder.from_pretrained(trainer.run(), device="cpu")
+    assert len(seen) == 4 and not torch.equal(seen[1], seen[3])  # the weights moved after step 2
+    torch.testing.assert_close(saved.alignment.linear.weight, seen[1])
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["restored_step"] == 2 and summary["dev_mean_mrr@10"] == 0.9
+    assert "the weights of step 2" in trainer.describe()
+    last = list_checkpoints(tmp_path / "run" / "checkpoints")[-1]
+    assert last.name.endswith("4")
+
+
+def test_restore_best_keeps_the_last_weights_when_they_are_the_best(tiny_setup, tmp_path, monkeypatch):
+    scripted = iter([0.5, 0.6, 0.7])
+    monkeypatch.setattr(Trainer, "evaluate_dev", lambda self, model, dev: {"dev/mean_mrr@10": next(scripted)})
+    trainer = Trainer(
+        make_config(tiny_setup, tmp_path / "run", "eval_every=1", "steps=3", "checkpoint_every=50", "restore_best=true")
+    )
+    trainer.run()
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["restored_step"] is None and summary["dev_mean_mrr@10"] == 0.7
+    assert "the weights of step" not in trainer.describe()
+
+
 def test_plateau_rule():
     from promptembedder.training.trainer import plateaued
 

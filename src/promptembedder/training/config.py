@@ -311,6 +311,13 @@ class TrainConfig:
         },
     )
     min_delta: float = field(default=0.0, metadata={"help": "Smallest dev gain that counts as an improvement."})
+    restore_best: bool = field(
+        default=False,
+        metadata={
+            "help": "Save the weights of the best dev evaluation of this process as the model (as transformers' "
+            "load_best_model_at_end) when they beat the last ones; checkpoints keep the last weights for resume."
+        },
+    )
     checkpoint_every: int = field(default=100, metadata={"help": "Steps between checkpoints."})
     keep_checkpoints: int = field(default=2, metadata={"help": "Checkpoints kept on disk."})
 

@@ -213,6 +213,8 @@ class Trainer:
         self.instructions: list[str] = []  # of the training data; prompt tuning learns one prompt for each
         self.dev_scores: list[tuple[int, float]] = []  # (step, dev mean MRR@10) of each evaluation during the run
         self.summary: dict = {}  # steps run, minutes, why it stopped; written to summary.json
+        self.best: dict | None = None  # restore_best: the best dev evaluation's step, scores and weights (CPU)
+        self.restored_step: int | None = None  # the step whose weights were saved instead of the last ones
         self._stop_requested = False
 
     # ---------------------------------------------------------------- set-up
@@ -571,6 +573,7 @@ class Trainer:
                 if c.eval_every and step % c.eval_every == 0 and step != c.steps:
                     with self._averaged(params):
                         scores = self.evaluate_dev(model, dev)
+                        self._remember_if_best(step, scores, params)
                     self._log(metrics, writer, {"step": step, **scores})
                     if "dev/mean_mrr@10" in scores:
                         self.dev_scores.append((step, scores["dev/mean_mrr@10"]))
@@ -597,6 +600,7 @@ class Trainer:
         if completed == c.steps:
             final = self.evaluate_dev(model, dev)
             self._log(metrics, writer, {"step": c.steps, **final})
+        final = self._restore_best(params, final)
         self._summarise(completed, time.perf_counter() - tic + self._earlier_seconds(start), final)
         if metrics is not None:
             metrics.close()
@@ -612,6 +616,28 @@ class Trainer:
         """The weight average in place of the weights (optim.ema_decay), or nothing changed without one."""
         return self.average.applied(params) if self.average is not None else contextlib.nullcontext()
 
+    def _remember_if_best(self, step: int, scores: dict[str, float], params: dict[str, torch.nn.Parameter]) -> None:
+        """Keep a CPU copy of the trainable weights (the average where there is one) at a new best dev score."""
+        score = scores.get("dev/mean_mrr@10")
+        if not self.config.restore_best or score is None:
+            return
+        if self.best is None or score > self.best["scores"]["dev/mean_mrr@10"]:
+            weights = {n: p.detach().to("cpu", copy=True) for n, p in params.items()}
+            self.best = {"step": step, "scores": scores, "weights": weights}
+
+    def _restore_best(self, params: dict[str, torch.nn.Parameter], final: dict[str, float]) -> dict[str, float]:
+        """The best remembered weights in place of the last ones when they scored higher; the scores that go with
+        the weights the model is saved with."""
+        best, self.best = self.best, None
+        last = final.get("dev/mean_mrr@10")
+        if best is None or last is None or best["scores"]["dev/mean_mrr@10"] <= last:
+            return final
+        with torch.no_grad():
+            for name, p in params.items():
+                p.copy_(best["weights"][name].to(p.device, p.dtype))
+        self.restored_step = best["step"]
+        return best["scores"]
+
     def _summarise(self, completed: int, seconds: float, final: dict[str, float]) -> None:
         c = self.config
         best = max(self.dev_scores, key=lambda s: s[1]) if self.dev_scores else None
@@ -622,6 +648,7 @@ class Trainer:
             "stopped": "plateau" if completed < c.steps else "steps",
             "dev_mean_mrr@10": final.get("dev/mean_mrr@10"),
             "best_dev": None if best is None else {"step": best[0], "mean_mrr@10": best[1]},
+            "restored_step": self.restored_step,
         }
         if self.accelerator.is_main_process:
             write_text(self.output / "summary.json", json.dumps(self.summary, indent=2) + "\n")
@@ -633,6 +660,8 @@ class Trainer:
             return ""
         why = f"stopped at a plateau (patience {self.config.patience})" if s["stopped"] == "plateau" else "all steps"
         dev = "" if s["dev_mean_mrr@10"] is None else f", dev mean MRR@10 {s['dev_mean_mrr@10']:.3f}"
+        if s.get("restored_step") is not None:
+            dev += f" (the weights of step {s['restored_step']}, the best dev score)"
         return f"{s['steps']} of {s['max_steps']} steps in {s['minutes']:.1f} min ({why}){dev}"
 
     # ---------------------------------------------------------------- persistence
