@@ -60,6 +60,20 @@ def load_arms(specs: list[str]) -> dict[str, dict]:
     return arms
 
 
+def target_of(arms: dict[str, dict]) -> str:
+    """The Embedding LLM every arm's runs trained for, from the config.json beside each arm.json."""
+    names = set()
+    for label, arm in arms.items():
+        for folder in arm.get("runs", [arm["output_dir"]]):
+            path = Path(folder) / "config.json"
+            if not path.is_file():
+                _fail(f"{label}: no {path} to read the target from; give --target NAME")
+            names.add(json.loads(path.read_text())["model"]["embedding_model"])
+    if len(names) != 1:
+        _fail(f"the arms trained for different Embedding LLMs ({', '.join(sorted(names))}); table one target at a time")
+    return names.pop()
+
+
 def apply_timings(arms: dict[str, dict], specs: list[str]) -> None:
     """Put timing.py's seconds per step (measured with every arm under the same load) in place of the runs'."""
     for spec in specs:
@@ -81,7 +95,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("arms", nargs="+", help="LABEL=RUN_FOLDER[,RUN_FOLDER...], one of them scratch=...")
     parser.add_argument("--out", required=True, type=Path, help="folder for results.json, results.md, results.png")
-    parser.add_argument("--target", default="smollm2-135m", help="the arms' Embedding LLM (the table's row name)")
+    parser.add_argument(
+        "--target", help="the arms' Embedding LLM (the table's row name; default: from their runs' config.json)"
+    )
     parser.add_argument("--source-embedding", default="gemma3-270m", help="the source's Embedding LLM")
     parser.add_argument("--eval-every", type=int, required=True, help="the finest evaluation grid of the arms")
     parser.add_argument("--command", default="", help="how the arms were trained, kept in results.json")
@@ -93,13 +109,14 @@ def main() -> None:
     )
     args = parser.parse_args()
     arms = load_arms(args.arms)
+    target = args.target or target_of(arms)
     apply_timings(arms, args.timing)
     score_steps(arms)
     steps = max(int(step) for arm in arms.values() for step in arm["curve"])
     results = {
         "command": args.command,
         "source_embedding": args.source_embedding,
-        "targets": {args.target: arms},
+        "targets": {target: arms},
         "steps": steps,
         "eval_every": args.eval_every,
     }

@@ -7,11 +7,13 @@ import pytest
 from bench_scripts import load_bench_script
 
 
-def arm(tmp_path, name: str, curve: dict[str, float]):
+def arm(tmp_path, name: str, curve: dict[str, float], target: str | None = "smollm2-135m"):
     folder = tmp_path / name
     folder.mkdir()
     record = {"label": name, "curve": curve, "trainable_parameters": 10, "seconds_per_step": 1.5}
     (folder / "arm.json").write_text(json.dumps(record))
+    if target is not None:  # what the Trainer writes beside it
+        (folder / "config.json").write_text(json.dumps({"model": {"embedding_model": target}}))
     return folder
 
 
@@ -107,3 +109,27 @@ def test_timed_seconds_replace_the_runs_own_and_a_bad_timing_is_one_clear_error(
         with pytest.raises(SystemExit) as stop:
             load_bench_script("transfer/table.py").main()
         assert stop.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_the_target_comes_from_the_runs_configs_or_is_one_clear_error(tmp_path, monkeypatch, capsys):
+    """The row is named after the Embedding LLM the runs trained for; arms of different targets, or runs without
+    a config.json and no --target, stop with a message naming the fix."""
+    table = load_bench_script("transfer/table.py")
+    scratch = arm(tmp_path, "s", {"0": 0.6, "30": 0.7}, target="qwen2.5-coder-0.5b")
+    moved = arm(tmp_path, "t", {"0": 0.65, "15": 0.7}, target="qwen2.5-coder-0.5b")
+    other = arm(tmp_path, "o", {"0": 0.65, "15": 0.7}, target="minilm-l6")
+    bare = arm(tmp_path, "b", {"0": 0.65, "15": 0.7}, target=None)
+    out = tmp_path / "out"
+    base = ["table.py", "--out", str(out), "--eval-every", "15", f"scratch={scratch}"]
+    monkeypatch.setattr(sys, "argv", [*base, f"transfer={moved}"])
+    table.main()
+    assert list(json.loads((out / "results.json").read_text())["targets"]) == ["qwen2.5-coder-0.5b"]
+    capsys.readouterr()
+    for extra, message in ([f"transfer={other}"], "different Embedding LLMs"), ([f"transfer={bare}"], "--target"):
+        monkeypatch.setattr(sys, "argv", [*base, *extra])
+        with pytest.raises(SystemExit) as stop:
+            table.main()
+        assert stop.value.code == 2 and message in capsys.readouterr().err
+    monkeypatch.setattr(sys, "argv", [*base, f"transfer={bare}", "--target", "qwen2.5-coder-0.5b"])
+    table.main()
+    assert list(json.loads((out / "results.json").read_text())["targets"]) == ["qwen2.5-coder-0.5b"]
