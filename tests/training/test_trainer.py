@@ -602,3 +602,32 @@ def test_resume_with_an_average_is_exact(tiny_setup, tmp_path, monkeypatch):
         resumed.prompting.state_dict().items(), straight.prompting.state_dict().values(), strict=True
     ):
         torch.testing.assert_close(x, y, msg=name)
+
+
+def test_documents_without_gradient_train_the_prompt_from_the_queries_alone(tiny_setup, tmp_path, monkeypatch):
+    """document_gradient=false: prompted documents are embedded with the step's prompt but no graph, so the
+    Prompting LLM and W learn from the queries' side only; the first step's loss is the same as with gradients
+    (the forward pass is unchanged), the updates differ, and both settings train prompting and W."""
+    graphs = []
+    real = Trainer._documents
+
+    def recorded(self, *args, **kwargs):
+        out = real(self, *args, **kwargs)
+        graphs.append(out.requires_grad)
+        return out
+
+    monkeypatch.setattr(Trainer, "_documents", recorded)
+    common = ("steps=3", "model.document_prompt=prompted", "grad_cache_chunk=3", "checkpoint_every=100")
+    frozen = Trainer(make_config(tiny_setup, tmp_path / "frozen", *common, "document_gradient=false")).run()
+    assert graphs and not any(graphs)
+    graphs.clear()
+    Trainer(make_config(tiny_setup, tmp_path / "full", *common)).run()
+    assert graphs and all(graphs)
+    a, b = losses(tmp_path / "frozen"), losses(tmp_path / "full")
+    assert a[0] == pytest.approx(b[0], rel=1e-5) and a[1:] != pytest.approx(b[1:], rel=1e-5)
+    start = PromptEmbedder.from_config(make_config(tiny_setup, "unused", *common).model, device="cpu", seed=0)
+    trained = PromptEmbedder.from_pretrained(frozen, device="cpu")
+    assert not torch.equal(start.alignment.linear.weight, trained.alignment.linear.weight)
+    assert any(
+        not torch.equal(x, y) for x, y in zip(start.prompting.parameters(), trained.prompting.parameters(), strict=True)
+    )

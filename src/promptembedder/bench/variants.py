@@ -40,6 +40,11 @@ VARIANTS: dict[str, Variant] = {
             ("model.document_prompt=prompted",),
         ),
         Variant(
+            "pe-prompted-nograd",
+            "PromptEmbedder; documents get the soft prompt without gradient (no backward through them)",
+            ("model.document_prompt=prompted", "document_gradient=false"),
+        ),
+        Variant(
             "pe-plain",
             "PromptEmbedder; documents plain, no gradient, embedded every step",
             ("model.document_prompt=plain", "document_cache=false"),

@@ -296,6 +296,15 @@ class TrainConfig:
     document_cache: bool = field(
         default=True, metadata={"help": "Cache plain document embeddings across steps (exact: the backbone is frozen)."}
     )
+    document_gradient: bool = field(
+        default=True,
+        metadata={
+            "help": "With prompted documents (model.document_prompt=prompted): send the loss's gradient back through "
+            "the documents too. false embeds them with the step's prompt but without gradient, so a step skips "
+            "the documents' backward pass and keeps none of their activations; the prompt then learns from the "
+            "queries' side alone. No effect on plain documents, which never take a gradient."
+        },
+    )
     gradient_checkpointing: bool = field(default=False, metadata={"help": "Recompute activations in backward."})
     steps: int = field(default=300, metadata={"help": "Optimiser steps."})
     precision: Precision = field(default=Precision.FP32, metadata={"help": "fp32 or bf16 autocast."})

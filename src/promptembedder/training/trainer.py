@@ -282,6 +282,10 @@ class Trainer:
     ) -> torch.Tensor:
         max_len = self.config.data.max_document_length
         if model.prompts_documents:
+            if not self.config.document_gradient:  # the step's prompt, read as a constant: no backward here
+                with torch.no_grad():
+                    given = {} if prompt is None else {"prompt": prompt.detach()}
+                    return model.embed_documents(texts, instruction, max_length=max_len, **given).float()
             if prompt is not None:
                 return model.embed_documents(texts, instruction, max_length=max_len, prompt=prompt)
             return model.embed_documents(texts, instruction, max_length=max_len)
