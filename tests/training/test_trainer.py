@@ -519,6 +519,32 @@ def test_restore_best_saves_the_weights_of_the_best_dev_evaluation(tiny_setup, t
     assert last.name.endswith("4")
 
 
+def test_a_resumed_run_remembers_the_best_weights_from_before_its_checkpoint(tiny_setup, tmp_path, monkeypatch):
+    """The checkpoint holds restore_best's pick so far: interrupted after step 3 with its best at step 2, the
+    resumed run still saves step 2's weights when its last evaluation scores lower."""
+    scripted = iter([0.5, 0.9, 0.4, 0.3])
+    seen = []
+
+    def fake_dev(self, model, dev):
+        seen.append(model.alignment.linear.weight.detach().clone())
+        return {"dev/mean_mrr@10": next(scripted)}
+
+    monkeypatch.setattr(Trainer, "evaluate_dev", fake_dev)
+    moving = ("eval_every=1", "steps=4", "checkpoint_every=50", "optim.alignment_lr=1e-2", "restore_best=true")
+    config = make_config(tiny_setup, tmp_path / "run", *moving)
+    trainer = Trainer(config)
+    interrupt_at(trainer, monkeypatch, 3)
+    with pytest.raises(KeyboardInterrupt):
+        trainer.run()
+    assert (list_checkpoints(tmp_path / "run" / "checkpoints")[-1] / "best.safetensors").is_file()
+    resumed = Trainer(config)
+    saved = PromptEmbedder.from_pretrained(resumed.run(resume=True), device="cpu")
+    assert len(seen) == 4 and not torch.equal(seen[1], seen[3])
+    torch.testing.assert_close(saved.alignment.linear.weight, seen[1])
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["restored_step"] == 2 and summary["dev_mean_mrr@10"] == 0.9
+
+
 def test_restore_best_keeps_the_last_weights_when_they_are_the_best(tiny_setup, tmp_path, monkeypatch):
     scripted = iter([0.5, 0.6, 0.7])
     monkeypatch.setattr(Trainer, "evaluate_dev", lambda self, model, dev: {"dev/mean_mrr@10": next(scripted)})

@@ -37,14 +37,21 @@ def save_checkpoint(
     doc_cache: dict[str, torch.Tensor] | None = None,
     keep: int = 2,
     rng: dict[str, Any] | None = None,
+    best: dict[str, torch.Tensor] | None = None,
 ) -> Path:
-    """Write ``folder/step-N`` atomically and keep only the newest ``keep`` checkpoints."""
+    """Write ``folder/step-N`` atomically and keep only the newest ``keep`` checkpoints.
+
+    ``best``: the trainable weights of the best dev evaluation so far (restore_best), so that a resumed run
+    still knows them; ``state`` says which step and scores they are.
+    """
     folder.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=folder, prefix=f".step-{step}.tmp-"))
     try:
         save_file(
             {k: v.detach().contiguous().cpu() for k, v in trainable.items()}, str(staging / "trainable.safetensors")
         )
+        if best is not None:
+            save_file({k: v.detach().contiguous().cpu() for k, v in best.items()}, str(staging / "best.safetensors"))
         torch.save({"optimizer": optimizer, "scheduler": scheduler, "rng": rng or rng_state()}, staging / "optim.pt")
         if doc_cache:
             keys = sorted(doc_cache)
@@ -87,4 +94,5 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
         "scheduler": optim["scheduler"],
         "rng": optim["rng"],
         "doc_cache": doc_cache,
+        "best": load_file(str(path / "best.safetensors")) if (path / "best.safetensors").is_file() else None,
     }

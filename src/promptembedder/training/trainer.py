@@ -707,6 +707,9 @@ class Trainer:
         self.doc_cache = dict(saved["doc_cache"])
         self.history = list(saved["state"].get("history", []))
         self.dev_scores = [(int(a), float(b)) for a, b in saved["state"].get("dev_scores", [])]
+        best = saved["state"].get("best")
+        if best is not None and saved["best"] is not None:
+            self.best = {"step": int(best["step"]), "scores": best["scores"], "weights": saved["best"]}
         logger.info("resumed from %s at step %d", path, saved["state"]["step"])
         return int(saved["state"]["step"])
 
@@ -736,6 +739,8 @@ class Trainer:
             "history": history,
             "dev_scores": dev_scores,
         }
+        if self.best is not None:  # restore_best's pick so far, which a resumed run must not forget
+            state["best"] = {"step": self.best["step"], "scores": self.best["scores"]}
         return save_checkpoint(
             self.output / "checkpoints",
             step,
@@ -746,6 +751,7 @@ class Trainer:
             self.doc_cache if self.config.document_cache else None,
             keep=self.config.keep_checkpoints,
             rng=snapshot["rng"],
+            best=None if self.best is None else self.best["weights"],
         )
 
     def _open_metrics(self, start: int):
