@@ -496,19 +496,27 @@ def test_patience_stops_at_a_plateau_and_says_so(tiny_setup, tmp_path):
     assert "3 of 20 steps" in trainer.describe() and "plateau" in trainer.describe()
 
 
-def test_restore_best_saves_the_weights_of_the_best_dev_evaluation(tiny_setup, tmp_path, monkeypatch):
-    """restore_best: when an earlier dev evaluation beat the last one, the saved model holds that evaluation's
-    weights and the summary its score and step; the last checkpoint keeps the last weights for resume."""
-    scripted = iter([0.5, 0.9, 0.4, 0.3])  # dev at steps 1, 2, 3, then the final one at step 4
-    seen = []
+MOVING = ("eval_every=1", "steps=4", "checkpoint_every=50", "optim.alignment_lr=1e-2", "restore_best=true")
+
+
+def script_dev_scores(monkeypatch, scores=(0.5, 0.9, 0.4, 0.3)) -> list[torch.Tensor]:
+    """Dev evaluations that return ``scores`` in turn (with MOVING: steps 1, 2, 3, then the final one at step 4);
+    the returned list fills with W's weights at each evaluation."""
+    scripted, seen = iter(scores), []
 
     def fake_dev(self, model, dev):
         seen.append(model.alignment.linear.weight.detach().clone())
         return {"dev/mean_mrr@10": next(scripted)}
 
     monkeypatch.setattr(Trainer, "evaluate_dev", fake_dev)
-    moving = ("eval_every=1", "steps=4", "checkpoint_every=50", "optim.alignment_lr=1e-2", "restore_best=true")
-    trainer = Trainer(make_config(tiny_setup, tmp_path / "run", *moving))
+    return seen
+
+
+def test_restore_best_saves_the_weights_of_the_best_dev_evaluation(tiny_setup, tmp_path, monkeypatch):
+    """restore_best: when an earlier dev evaluation beat the last one, the saved model holds that evaluation's
+    weights and the summary its score and step; the last checkpoint keeps the last weights for resume."""
+    seen = script_dev_scores(monkeypatch)
+    trainer = Trainer(make_config(tiny_setup, tmp_path / "run", *MOVING))
     saved = PromptEmbedder.from_pretrained(trainer.run(), device="cpu")
     assert len(seen) == 4 and not torch.equal(seen[1], seen[3])  # the weights moved after step 2
     torch.testing.assert_close(saved.alignment.linear.weight, seen[1])
@@ -522,16 +530,8 @@ def test_restore_best_saves_the_weights_of_the_best_dev_evaluation(tiny_setup, t
 def test_a_resumed_run_remembers_the_best_weights_from_before_its_checkpoint(tiny_setup, tmp_path, monkeypatch):
     """The checkpoint holds restore_best's pick so far: interrupted after step 3 with its best at step 2, the
     resumed run still saves step 2's weights when its last evaluation scores lower."""
-    scripted = iter([0.5, 0.9, 0.4, 0.3])
-    seen = []
-
-    def fake_dev(self, model, dev):
-        seen.append(model.alignment.linear.weight.detach().clone())
-        return {"dev/mean_mrr@10": next(scripted)}
-
-    monkeypatch.setattr(Trainer, "evaluate_dev", fake_dev)
-    moving = ("eval_every=1", "steps=4", "checkpoint_every=50", "optim.alignment_lr=1e-2", "restore_best=true")
-    config = make_config(tiny_setup, tmp_path / "run", *moving)
+    seen = script_dev_scores(monkeypatch)
+    config = make_config(tiny_setup, tmp_path / "run", *MOVING)
     trainer = Trainer(config)
     interrupt_at(trainer, monkeypatch, 3)
     with pytest.raises(KeyboardInterrupt):
