@@ -25,6 +25,7 @@ def test_defaults_and_overrides(tmp_path):
         (["nonsense"], "--set expects key=value"),
         (["steps=many"], "steps='many' must be of type int"),
         (["document_cache=3"], "document_cache=3 must be of type bool"),
+        (["model.text_template="], "model.text_template is empty (null) but must be a string"),
         (["patience=2", "eval_every=0"], "patience counts dev evaluations"),
         (["patience=-1"], "patience and min_delta must be >= 0"),
         (["entropy_floor=-1"], "entropy_floor and entropy_weight must be >= 0"),

@@ -487,6 +487,8 @@ def _coerce(value: Any, kind: Any, key: str) -> Any:
     else:
         return value
     name = getattr(kind, "__name__", str(kind))
+    if kind is str and value is None:  # `--set key=` reads as YAML null; the shell has eaten the quotes of ""
+        raise ConfigError(f"{key} is empty (null) but must be a string: for an empty string write {key}='\"\"'")
     raise ConfigError(f"{key}={value!r} must be of type {name}")
 
 
