@@ -47,11 +47,11 @@ def save_checkpoint(
     folder.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=folder, prefix=f".step-{step}.tmp-"))
     try:
-        save_file(
-            {k: v.detach().contiguous().cpu() for k, v in trainable.items()}, str(staging / "trainable.safetensors")
-        )
-        if best is not None:
-            save_file({k: v.detach().contiguous().cpu() for k, v in best.items()}, str(staging / "best.safetensors"))
+        for name, tensors in (("trainable", trainable), ("best", best)):
+            if tensors is not None:
+                save_file(
+                    {k: v.detach().contiguous().cpu() for k, v in tensors.items()}, str(staging / f"{name}.safetensors")
+                )
         torch.save({"optimizer": optimizer, "scheduler": scheduler, "rng": rng or rng_state()}, staging / "optim.pt")
         if doc_cache:
             keys = sorted(doc_cache)
