@@ -82,6 +82,7 @@ def test_the_transfer_recipe_is_the_full_recipe_with_only_what_a_transfer_change
     """transfer.yaml keeps full.yaml's data, read-out and loss; only the measured transfer settings differ."""
     full, transfer = load_config("full"), load_config("transfer")
     changed = {
+        "model.document_prompt",
         "model.deep_prompt",
         "optim.deep_lr",
         "optim.warmup_steps",
