@@ -94,3 +94,18 @@ def test_the_transfer_recipe_is_the_full_recipe_with_only_what_a_transfer_change
     }
     assert set(config_differences(full, transfer)) | {"output_dir"} == changed
     assert transfer.model.deep_prompt and transfer.optim.deep_lr and transfer.eval_every
+
+
+def test_the_encoder_recipe_is_the_full_recipe_with_only_what_an_encoder_changes():
+    """minilm.yaml is full.yaml on minilm-l6 with the encoder's read-out and the gate; data, loss and steps stay."""
+    full, minilm = load_config("full"), load_config("minilm")
+    changed = {
+        "model.embedding_model",
+        "model.text_template",
+        "model.pooling",
+        "model.prompt_gate",
+        "optim.alignment_lr",
+        "output_dir",
+    }
+    assert set(config_differences(full, minilm)) | {"output_dir"} == changed
+    assert minilm.model.text_template == "" and minilm.model.prompt_gate
