@@ -20,6 +20,7 @@ class Variant:
 _CACHED = ("model.document_prompt=plain", "document_cache=true", "speed.precompute_documents=true")
 # The floor acts on a training Prompting LLM: the baselines, which have none, drop the base config's (full.yaml's).
 _NO_PROMPTER = ("entropy_floor=0",)
+_PROMPTER_LORA = ("prompting_training=lora", "lora.r=16", "lora.alpha=32", "lora.target_modules=all-linear")
 
 VARIANTS: dict[str, Variant] = {
     v.name: v
@@ -45,6 +46,11 @@ VARIANTS: dict[str, Variant] = {
             ("model.document_prompt=prompted", "document_gradient=false"),
         ),
         Variant(
+            "pe-prompted-lora",
+            "as pe-prompted, the Prompting LLM trained through LoRA r=16 instead of fully",
+            ("model.document_prompt=prompted", *_PROMPTER_LORA),
+        ),
+        Variant(
             "pe-plain",
             "PromptEmbedder; documents plain, no gradient, embedded every step",
             ("model.document_prompt=plain", "document_cache=false"),
@@ -53,7 +59,7 @@ VARIANTS: dict[str, Variant] = {
         Variant(
             "pe-cached-lora",
             "as pe-cached, the Prompting LLM trained through LoRA r=16 instead of fully",
-            (*_CACHED, "prompting_training=lora", "lora.r=16", "lora.alpha=32", "lora.target_modules=all-linear"),
+            (*_CACHED, *_PROMPTER_LORA),
         ),
         # Speed variants of the headline configuration (not in the default set).
         Variant(
