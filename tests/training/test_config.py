@@ -71,17 +71,10 @@ def test_packaged_configs_load_by_name():
         load_config("no-such-config")
 
 
-def test_the_gpu_recipe_is_the_cpu_recipe_with_only_what_a_gpu_changes():
-    cpu, gpu = load_config("full"), load_config("full-gpu")
-    gpu_keys = {"batch_size", "grad_cache_chunk", "precision", "speed.fused_optimizer", "output_dir"}
-    assert set(config_differences(cpu, gpu)) | {"output_dir"} == gpu_keys
-    assert gpu.batch_size >= 64 and gpu.precision.value == "bf16"
-
-
-def test_the_transfer_recipe_is_the_full_recipe_with_only_what_a_transfer_changes():
-    """transfer.yaml keeps full.yaml's data, read-out and loss; only the measured transfer settings differ."""
-    full, transfer = load_config("full"), load_config("transfer")
-    changed = {
+# Each packaged recipe is full.yaml with only the keys its own measurements changed (output_dir aside).
+RECIPE_KEYS = {
+    "full-gpu": {"batch_size", "grad_cache_chunk", "precision", "speed.fused_optimizer"},
+    "transfer": {
         "model.document_prompt",
         "model.deep_prompt",
         "optim.deep_lr",
@@ -90,22 +83,26 @@ def test_the_transfer_recipe_is_the_full_recipe_with_only_what_a_transfer_change
         "patience",
         "restore_best",
         "entropy_floor",
-        "output_dir",
-    }
-    assert set(config_differences(full, transfer)) | {"output_dir"} == changed
-    assert transfer.model.deep_prompt and transfer.optim.deep_lr and transfer.eval_every
-
-
-def test_the_encoder_recipe_is_the_full_recipe_with_only_what_an_encoder_changes():
-    """minilm.yaml is full.yaml on minilm-l6 with the encoder's read-out and the gate; data, loss and steps stay."""
-    full, minilm = load_config("full"), load_config("minilm")
-    changed = {
+    },
+    "minilm": {
         "model.embedding_model",
         "model.text_template",
         "model.pooling",
         "model.prompt_gate",
         "optim.alignment_lr",
-        "output_dir",
-    }
-    assert set(config_differences(full, minilm)) | {"output_dir"} == changed
-    assert minilm.model.text_template == "" and minilm.model.prompt_gate
+    },
+}
+
+
+@pytest.mark.parametrize("name", sorted(RECIPE_KEYS))
+def test_a_packaged_recipe_is_the_full_recipe_with_only_what_it_changes(name):
+    """full-gpu.yaml changes what a GPU changes, transfer.yaml what a transfer measured best, minilm.yaml what an
+    encoder reads differently; data, loss and the rest stay full.yaml's, so the recipes move together."""
+    assert set(config_differences(load_config("full"), load_config(name))) - {"output_dir"} == RECIPE_KEYS[name]
+
+
+def test_the_derived_recipes_hold_their_own_settings():
+    gpu, transfer, minilm = load_config("full-gpu"), load_config("transfer"), load_config("minilm")
+    assert gpu.batch_size >= 64 and gpu.precision.value == "bf16"
+    assert transfer.model.deep_prompt and transfer.optim.deep_lr and transfer.eval_every
+    assert minilm.model.embedding_model == "minilm-l6" and minilm.model.text_template == "" and minilm.model.prompt_gate
