@@ -116,3 +116,14 @@ def test_every_sub_command_is_walked():
     }
     takes_neither = {"models list", "data install-commands", "data build", "setup"}  # no model or file input
     assert commands - takes_neither <= walked, sorted(commands - takes_neither - walked)
+
+
+def test_train_help_names_the_packaged_recipes(monkeypatch, capsys):
+    """A user finds `train full` / `train minilm` from --help, not only from the README."""
+    from promptembedder.training.config import packaged_configs
+
+    code, output = run_cli(["train", "--help"], monkeypatch, capsys)
+    assert code == 0
+    flat = " ".join(output.replace("│", " ").split())
+    assert {"full", "minilm", "full-gpu"} <= set(packaged_configs())
+    assert all(name in flat for name in packaged_configs()), flat

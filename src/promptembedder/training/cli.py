@@ -8,11 +8,15 @@ from pathlib import Path
 import typer
 
 from promptembedder.data.format import DataFormatError
-from promptembedder.training.config import ConfigError, load_config
+from promptembedder.training.config import ConfigError, load_config, packaged_configs
 
 
 def train_command(
-    config: Path = typer.Argument(None, help="YAML training config (omit for the defaults)."),
+    config: Path = typer.Argument(
+        None,
+        help=f"A YAML training config, or a packaged one by name ({', '.join(packaged_configs())}); "
+        "omit for the defaults.",
+    ),
     set_: list[str] = typer.Option([], "--set", help="Override a config key, e.g. --set optim.lr=5e-5 (repeatable)."),
     resume: bool = typer.Option(False, "--resume", help="Continue from the newest checkpoint in output_dir."),
     checkpoint: Path = typer.Option(None, "--checkpoint", help="Continue from this checkpoint folder."),
