@@ -557,6 +557,39 @@ def test_restore_best_keeps_the_last_weights_when_they_are_the_best(tiny_setup, 
     assert "the weights of step" not in trainer.describe()
 
 
+def dev_records(out: Path) -> list[dict]:
+    lines = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    return [r for r in lines if "dev/mean_mrr@10" in r]
+
+
+@pytest.mark.parametrize("document_prompt", ["plain", "prompted"])
+def test_dev_documents_are_embedded_once_only_where_nothing_trained_reads_them(
+    tiny_setup, tmp_path, monkeypatch, document_prompt
+):
+    """Plain documents through the frozen backbone are embedded at the first dev evaluation and reused (the
+    scores equal those of embedding them every time); prompted documents are embedded at every evaluation."""
+    calls = []
+    encode_documents = PromptEmbedder.encode_documents
+
+    def counted(self, texts, *args, **kwargs):
+        calls.append(len(texts))
+        return encode_documents(self, texts, *args, **kwargs)
+
+    monkeypatch.setattr(PromptEmbedder, "encode_documents", counted)
+    extra = ("eval_every=1", "steps=3", "checkpoint_every=50", f"model.document_prompt={document_prompt}")
+    Trainer(make_config(tiny_setup, tmp_path / "cached", *extra)).run()
+    cached, evaluations = list(calls), dev_records(tmp_path / "cached")
+    tasks = len({k.split("/")[1] for k in evaluations[0] if k.endswith("/mrr@10") and k != "dev/mean_mrr@10"})
+    assert len(evaluations) == 3 and tasks >= 2
+    assert len(cached) == tasks * (1 if document_prompt == "plain" else 3)
+
+    monkeypatch.setattr("promptembedder.training.trainer._documents_are_fixed", lambda model: False)
+    calls.clear()
+    Trainer(make_config(tiny_setup, tmp_path / "fresh", *extra)).run()
+    assert len(calls) == tasks * 3
+    assert dev_records(tmp_path / "fresh") == evaluations
+
+
 def test_plateau_rule():
     from promptembedder.training.trainer import plateaued
 
