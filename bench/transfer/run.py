@@ -178,7 +178,8 @@ def main() -> None:
         action="append",
         default=[],
         help="Train only this arm (scratch, transfer-INIT; repeatable), so the arms of one target can run in two "
-        "processes side by side; a last run with --reuse and no --arm writes the table from their arm.json files.",
+        "processes side by side; a last run with --reuse and no --arm writes the table from their arm.json files. "
+        "--arm scratch alone needs no --source (it never reads one), so it can start while the source trains.",
     )
     parser.add_argument(
         "--merge",
@@ -206,7 +207,8 @@ def main() -> None:
     source = args.source
     if source is not None:
         source = str(resolve_source(source))  # fails here, before any training, if there is no trained model
-    if source is None:
+    only_scratch = bool(args.arm) and set(args.arm) == {"scratch"}  # scratch never reads the source
+    if source is None and not only_scratch:
         source_dir = args.runs / "source"
         if not (source_dir / "model").is_dir():
             run_arm(
@@ -246,7 +248,7 @@ def main() -> None:
         ]
         runs = args.runs / Path(target).name
         planned = {"scratch": [*arm_settings, *args.scratch_set, f"output_dir={runs / 'scratch'}"]}
-        for init in args.inits:
+        for init in [] if source is None else args.inits:
             for variant, extra in {"": [], **variants}.items():
                 name = f"transfer-{init}" + (f"+{variant}" if variant else "")
                 planned[name] = [

@@ -1,6 +1,7 @@
 """The transfer experiment's ``--merge``: a later target joins an earlier run's table only if it measured alike."""
 
 import json
+import sys
 
 import pytest
 from bench_scripts import load_bench_script
@@ -94,3 +95,21 @@ def test_variants_parse_into_named_setting_lists_and_malformed_ones_exit_with_th
             run.parse_variants([bad])
     with pytest.raises(SystemExit, match="twice"):
         run.parse_variants(["a:x=1", "a:y=2"])
+
+
+def test_a_scratch_only_run_trains_no_source_and_plans_no_transfer_arm(tmp_path, monkeypatch):
+    """``--arm scratch`` without ``--source`` trains just the scratch arm (it never reads a source), so it can
+    start before the source it will be compared with has finished training."""
+    run = load_run_module()
+    trained = []
+
+    def fake_arm(overrides, label, step0=True, reuse=False):
+        trained.append((label, overrides))
+        return {"output_dir": str(tmp_path / label)}
+
+    monkeypatch.setattr(run, "run_arm", fake_arm)
+    argv = ["run.py", "--targets", "tiny", "--arm", "scratch", "--runs", str(tmp_path / "runs")]
+    monkeypatch.setattr(sys, "argv", [*argv, "--out", str(tmp_path / "out")])
+    run.main()
+    assert [label for label, _ in trained] == ["scratch"]
+    assert not any(o.startswith("transfer.source=") for o in trained[0][1])
