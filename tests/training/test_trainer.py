@@ -583,7 +583,13 @@ def test_dev_documents_are_embedded_once_only_where_nothing_trained_reads_them(
     assert len(evaluations) == 3 and tasks >= 2
     assert len(cached) == tasks * (1 if document_prompt == "plain" else 3)
 
-    monkeypatch.setattr("promptembedder.training.trainer._documents_are_fixed", lambda model: False)
+    evaluate_dev = Trainer.evaluate_dev
+
+    def uncached(self, model, dev):
+        self.dev_doc_cache.clear()
+        return evaluate_dev(self, model, dev)
+
+    monkeypatch.setattr(Trainer, "evaluate_dev", uncached)
     calls.clear()
     Trainer(make_config(tiny_setup, tmp_path / "fresh", *extra)).run()
     assert len(calls) == tasks * 3

@@ -153,17 +153,6 @@ def upcast_trainable(model: torch.nn.Module) -> int:
     return cast
 
 
-def _documents_are_fixed(model: torch.nn.Module) -> bool:
-    """Whether the model's document embeddings cannot change while it trains: plain documents (no prompt)
-    through an Embedding LLM with nothing trainable in it (not LoRA's adapted backbone)."""
-    embedding = getattr(model, "embedding", None)
-    return (
-        embedding is not None
-        and not getattr(model, "prompts_documents", True)
-        and not any(p.requires_grad for p in embedding.parameters())
-    )
-
-
 def dev_scores(
     encode_queries: Callable[[list[str], str], np.ndarray],
     encode_documents: Callable[[list[str], str], np.ndarray],
@@ -495,7 +484,7 @@ class Trainer:
         model.eval()
 
         def documents(texts: list[str], instruction: str) -> np.ndarray:
-            if not _documents_are_fixed(model):
+            if model.prompts_documents:  # as for the training document cache: only plain documents stay fixed
                 return model.encode_documents(texts, instruction, batch_size=16)
             # Plain documents through the frozen backbone come out the same at every evaluation: on a 0.5B
             # backbone embedding them again was about half of each evaluation's time.
