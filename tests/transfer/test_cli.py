@@ -48,7 +48,7 @@ def test_the_packaged_transfer_recipe_runs_as_the_readme_shows(setup, tmp_path):
     assert result.exit_code == 0, result.output
     recorded = json.loads((out / "config.json").read_text())
     assert recorded["model"]["deep_prompt"] and recorded["optim"]["warmup_steps"] == 10
-    assert recorded["optim"]["deep_lr"] == 5e-4 and recorded["patience"] == 3
+    assert recorded["optim"]["deep_lr"] == 5e-4 and recorded["patience"] == 5
     assert sum('"dev/mean_mrr@10"' in line for line in (out / "metrics.jsonl").read_text().splitlines()) >= 1
     assert PromptEmbedder.from_pretrained(out / "model", device="cpu").alignment.deep.abs().sum() > 0
 
@@ -82,8 +82,8 @@ def test_transfer_command_stops_itself_at_a_plateau_and_says_when(setup, tmp_pat
     result = CliRunner().invoke(app, args + [arg for s in settings for arg in ("--set", s)])
     assert result.exit_code == 0, result.output
     recorded = json.loads((out / "config.json").read_text())
-    assert recorded["patience"] == 3 and recorded["eval_every"] == 1  # the defaults a transfer gets
-    assert "4 of 12 steps in" in result.output and "stopped at a plateau (patience 3)" in result.output
+    assert recorded["patience"] == 5 and recorded["eval_every"] == 1  # the defaults a transfer gets
+    assert "6 of 12 steps in" in result.output and "stopped at a plateau (patience 5)" in result.output
     assert json.loads((out / "summary.json").read_text())["stopped"] == "plateau"
     assert PromptEmbedder.from_pretrained(out / "model", device="cpu").alignment.has_table
     result = CliRunner().invoke(app, args + ["--patience", "0"] + [a for s in settings for a in ("--set", s)])
