@@ -323,7 +323,7 @@ def ratio_text(scratch: int | None, transfer: int | None, eval_every: int) -> st
         return "n/a (95% not reached)"
     if transfer == 0:
         # Reached before any training: the ratio is only bounded by the evaluation grid.
-        return f">= {scratch / eval_every:.1f}x (at step 0)" if scratch else "1.0x (both at step 0)"
+        return f">= {scratch / eval_every:.1f}x (at step 0)" if scratch else "undefined (both at step 0)"
     return f"{scratch / transfer:.1f}x"
 
 

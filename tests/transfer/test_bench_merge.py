@@ -62,7 +62,7 @@ def test_steps_to_95_of_scratchs_gain_stay_defined_when_the_start_is_already_nea
     results = new_results(targets={"minilm": arms}, steps=30)
     run.write_report(results, tmp_path)
     row = [line for line in (tmp_path / "results.md").read_text().splitlines() if "transfer-vocab" in line][0]
-    assert "| 10 | 3.0x |" in row and "1.0x (both at step 0)" in row
+    assert "| 10 | 3.0x |" in row and "undefined (both at step 0)" in row
     falling = {"scratch": {"curve": {"0": 0.8, "30": 0.7}}}
     run.score_steps(falling)
     assert falling["scratch"]["steps_to_95_gain"] is None  # scratch gained nothing: no gain to reach
