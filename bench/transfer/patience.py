@@ -1,6 +1,6 @@
 """Early stopping replayed on recorded dev curves: which ``patience`` keeps the best model for the fewest steps.
 
-    python bench/transfer/patience.py --patience 2 3 4 5 6 --out bench/results/transfer/patience \
+    python bench/transfer/patience.py --patience 2 3 4 5 6 --out bench/results/transfer/round13/patience \
         smollm2-s0=bench/results/transfer/round10/tb150-deep5-arm.json \
         qwen-s0=bench/results/transfer/round11/qwen-seed0/transfer-vocab+deep5/arm.json
 
@@ -22,6 +22,7 @@ import argparse
 import json
 from pathlib import Path
 
+from promptembedder.atomic import write_text
 from promptembedder.training.trainer import plateaued
 
 
@@ -87,10 +88,9 @@ def main() -> None:
     table = "\n".join(lines)
     print(table)
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "results.json").write_text(json.dumps({"curves": curves, "rows": rows}, indent=1) + "\n")
-    (args.out / "results.md").write_text(
-        "Cells: step the run stops at / dev score restore_best keeps.\n\n" + table + "\n"
-    )
+    write_text(args.out / "results.json", json.dumps({"curves": curves, "rows": rows}, indent=1) + "\n")
+    note = "Cells: step the run stops at / dev score restore_best keeps.\n\n"
+    write_text(args.out / "results.md", note + table + "\n")
     plot(rows, args.out / "results.png")
 
 
